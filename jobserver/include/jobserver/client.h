@@ -1,0 +1,93 @@
+#pragma once
+
+/// Joining a jobserver pool that a parent (make, cargo, ctest, tierun) created.
+///
+/// How it works:
+///  1. Establishment. The parent advertises the pool in MAKEFLAGS (see
+///     makeflags.h). Join() validates what is advertised -- the fds must be
+///     open and be pipes, the FIFO must exist -- and opens a *private* open
+///     file description for reading, so setting O_NONBLOCK never changes the
+///     mode another process sees (make <= 4.2 dies on EAGAIN; see the
+///     protocol reference, section 1.8). On Linux a pipe is reopened through
+///     /proc/self/fd/N; a FIFO is opened by path.
+///  2. The implicit slot. The parent paid for this process before starting it,
+///     so one job can always run without asking. TryAcquire() hands that slot
+///     out first (unless ClientOptions::use_implicit_slot is false) and it is
+///     never written to the pool.
+///  3. Explicit tokens. Each further job needs one byte read from the pool; the
+///     byte goes back when the Token is destroyed.
+///
+/// Worked example: under `make -j8` a recipe that runs a tool built on this
+/// client gets its implicit slot plus up to 7 tokens, so it runs at most 8 jobs
+/// -- and fewer when make's other recipes hold tokens.
+///
+/// Reads treat EAGAIN as "sniped by another client, wait again", retry EINTR,
+/// and treat end-of-file as "the pool is gone": the client then says so once
+/// through ClientOptions::warn and carries on with the implicit slot alone.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "jobserver/error.h"
+#include "jobserver/makeflags.h"
+#include "jobserver/token.h"
+
+namespace jobserver {
+
+struct ClientOptions {
+  /// Hand out the implicit slot before reading tokens. A process that
+  /// accounts for its implicit slot itself (tierun exec) turns this off.
+  bool use_implicit_slot = true;
+  /// Receives warnings (one line, no newline). Default: stderr.
+  std::function<void(const std::string&)> warn;
+};
+
+/// Identifies a pool across processes: the device and inode of its read end.
+struct PoolId {
+  dev_t device = 0;
+  ino_t inode = 0;
+  bool operator==(const PoolId&) const = default;
+};
+
+class Client {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /// Joins the pool `auth` describes. Errors: kNoJobserver when auth has no
+  /// pool, kUnusable when it cannot be used (the message says what to do).
+  static Result<Client> Join(const Auth& auth, ClientOptions options = {});
+
+  /// ChooseAuth(MakeflagsEnvironment::FromProcess()) then Join().
+  static Result<Client> FromEnvironment(ClientOptions options = {});
+
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
+
+  /// Readable when a token may be available (or the pool reached EOF): for
+  /// the caller's poll/epoll loop, followed by TryAcquire().
+  int readiness_fd() const;
+
+  /// A slot now, or an invalid Token when none is free. Never blocks.
+  Token TryAcquire() noexcept;
+
+  /// Waits for a slot until `deadline`. Errors: kTimeout, kCancelled (when
+  /// `cancel_fd` >= 0 became readable), kPoolGone (EOF and no implicit slot).
+  Result<Token> Acquire(Clock::time_point deadline, int cancel_fd = -1);
+
+  /// True once the pool reached end-of-file.
+  bool pool_gone() const;
+
+  const Auth& auth() const;
+  PoolId pool_id() const;
+
+ private:
+  explicit Client(std::unique_ptr<internal::Pool> pool);
+  std::unique_ptr<internal::Pool> pool_;
+};
+
+}  // namespace jobserver
