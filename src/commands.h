@@ -1,0 +1,49 @@
+#pragma once
+
+/// The jobserver commands of the `tierun` executable. Each returns the
+/// process exit code; only main() exits.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "jobserver/server.h"
+
+namespace tierun {
+
+/// Exit codes of tierun itself (a command's own status is passed through).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 2,           ///< Bad command line.
+  kExitInfrastructure = 3,  ///< The pool could not be created or used.
+  kExitCannotExecute = 126,
+  kExitNotFound = 127,
+};
+
+struct ExecOptions {
+  std::vector<std::string> command;
+  int jobs = 0;  ///< Size of the pool to create when none is inherited; 0 = CPUs.
+  bool always_token = false;
+  std::chrono::milliseconds grace{std::chrono::seconds(10)};
+};
+
+/// `tierun exec`: runs the command on one job slot of the pool in the
+/// environment (or of a pool it creates) and gives the slot back however the
+/// command ends.
+int RunExec(const ExecOptions& options);
+
+struct ServeOptions {
+  std::vector<std::string> command;
+  int jobs = 0;  ///< 0 = CPUs.
+  jobserver::ServerStyle style = jobserver::ServerStyle::kAuto;
+  bool print_audit = false;
+  std::chrono::milliseconds grace{std::chrono::seconds(10)};
+};
+
+/// `tierun serve`: creates a pool, runs the command under it, audits it.
+int RunServe(const ServeOptions& options);
+
+/// Number of CPUs this process may use (the default for -j).
+int DefaultJobs();
+
+}  // namespace tierun

@@ -1,0 +1,96 @@
+// tierun: tiers of agent processes under one GNU make jobserver limit.
+
+#include <signal.h>
+#include <stdio.h>
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "src/commands.h"
+
+namespace tierun {
+namespace {
+
+constexpr const char* kDescription =
+    "tierun runs processes under ONE global concurrency limit, enforced through the GNU make\n"
+    "jobserver, so the limit composes with make -jN, cargo, ninja and ctest.\n";
+
+constexpr const char* kExitCodes =
+    "\nExit codes: the command's own status; 128+N when tierun was stopped by signal N;\n"
+    "2 usage error; 3 the jobserver could not be created or used; 126/127 the command\n"
+    "cannot be executed / was not found.\n";
+
+std::chrono::milliseconds Seconds(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+void AddExec(CLI::App& app, ExecOptions& options, double& grace) {
+  CLI::App* exec = app.add_subcommand(
+      "exec",
+      "Run CMD on one job slot of the jobserver pool in the environment, and give the slot\n"
+      "back however CMD ends. Under make, mark the recipe with '+' (or use $(MAKE)).\n"
+      "Without a pool in the environment, create one of -j N slots for CMD and its children.");
+  exec->add_option("-j,--jobs", options.jobs,
+                   "Slots of the pool to create when none is inherited (default: CPUs)")
+      ->check(CLI::PositiveNumber);
+  exec->add_flag("--token", options.always_token,
+                 "Always read a token, never use the implicit slot of the paid process");
+  exec->add_option("--grace", grace, "Seconds between forwarding SIGTERM and SIGKILL")
+      ->capture_default_str();
+  exec->add_option("command", options.command, "CMD and its arguments (after --)")
+      ->required();
+  exec->footer(kExitCodes);
+}
+
+void AddServe(CLI::App& app, ServeOptions& options, double& grace, std::string& style) {
+  CLI::App* serve = app.add_subcommand(
+      "serve",
+      "Create a jobserver pool of N slots, run CMD under it (MAKEFLAGS and CARGO_MAKEFLAGS\n"
+      "point at the pool), and audit the tokens when CMD exits. Give make no -j of its own.");
+  serve->add_option("-j,--jobs", options.jobs, "Slots in the pool (default: CPUs)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--style", style,
+                    "fifo (make >= 4.4), pipe (make <= 4.3) or auto (pipe when the make on PATH "
+                    "is older than 4.4)")
+      ->check(CLI::IsMember({"fifo", "pipe", "auto"}))
+      ->capture_default_str();
+  serve->add_flag("--audit", options.print_audit, "Print the token audit even when it is clean");
+  serve->add_option("--grace", grace, "Seconds between forwarding SIGTERM and SIGKILL")
+      ->capture_default_str();
+  serve->add_option("command", options.command, "CMD and its arguments (after --)")->required();
+  serve->footer(kExitCodes);
+}
+
+int Main(int argc, char** argv) {
+  // A pool's reader may be gone; a failed write must be an error, not death.
+  signal(SIGPIPE, SIG_IGN);
+  CLI::App app(kDescription, "tierun");
+  app.set_version_flag("--version", "tierun 0.1.0");
+  app.require_subcommand(1);
+  ExecOptions exec_options;
+  ServeOptions serve_options;
+  double exec_grace = 10;
+  double serve_grace = 10;
+  std::string style = "auto";
+  AddExec(app, exec_options, exec_grace);
+  AddServe(app, serve_options, serve_grace, style);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int code = app.exit(error);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  if (app.got_subcommand("exec")) {
+    exec_options.grace = Seconds(exec_grace);
+    return RunExec(exec_options);
+  }
+  serve_options.grace = Seconds(serve_grace);
+  serve_options.style = *jobserver::ParseServerStyle(style);
+  return RunServe(serve_options);
+}
+
+}  // namespace
+}  // namespace tierun
+
+int main(int argc, char** argv) { return tierun::Main(argc, argv); }

@@ -1,0 +1,61 @@
+#pragma once
+
+/// Sharing one paid process's implicit slot among the `tierun exec`s below it.
+///
+/// A script paid one slot by make (or by `tierun serve`) may start many
+/// `tierun exec` at once. Exactly one of them may run on the script's
+/// implicit slot; the others must read tokens. They agree through an
+/// open-file-description lock (F_OFD_SETLK) on one byte of a per-user lock
+/// file, at an offset derived from (pool, paid process). The kernel drops the
+/// lock when its holder exits -- even by SIGKILL -- so the implicit slot can
+/// never be lost, and no state is left on disk but one empty file.
+///
+/// A waiter that found the slot taken watches the pool and, through a small
+/// helper process that blocks on the lock, the slot: whichever comes first
+/// wins. The helper reports on a pipe, so the wait fits a poll loop.
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "jobserver/client.h"
+#include "jobserver/error.h"
+#include "jobserver/unique_fd.h"
+#include "src/paid_process_posix.h"
+
+namespace tierun {
+
+class ImplicitSlotClaim {
+ public:
+  /// Opens the lock file: $XDG_RUNTIME_DIR/tierun or /tmp/tierun-UID, a
+  /// directory that must be ours and private.
+  static jobserver::Result<ImplicitSlotClaim> Open(jobserver::PoolId pool, ProcessKey paid);
+
+  ImplicitSlotClaim(ImplicitSlotClaim&& other) noexcept;
+  ImplicitSlotClaim& operator=(ImplicitSlotClaim&&) = delete;
+  ~ImplicitSlotClaim();
+
+  /// Takes the slot if it is free; never blocks.
+  bool TryClaim();
+  /// Starts the helper that waits for the slot; ready_fd() turns readable
+  /// when it holds it (or died).
+  jobserver::Status StartWaiting();
+  int ready_fd() const { return ready_fd_.get(); }
+  /// After ready_fd() turned readable: true when the helper holds the slot.
+  bool CollectWaiter();
+  bool held() const { return held_; }
+
+ private:
+  ImplicitSlotClaim(jobserver::UniqueFd lock_fd, std::string lock_path, off_t offset);
+  void StopWaiter();
+
+  jobserver::UniqueFd lock_fd_;
+  std::string lock_path_;
+  off_t offset_ = 0;
+  bool held_ = false;
+  pid_t waiter_pid_ = -1;
+  jobserver::UniqueFd ready_fd_;
+  jobserver::UniqueFd control_fd_;
+};
+
+}  // namespace tierun

@@ -1,0 +1,138 @@
+#include "src/subprocess_posix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <utility>
+
+extern char** environ;
+
+namespace tierun {
+namespace {
+
+using jobserver::Error;
+using jobserver::ErrorKind;
+using jobserver::Result;
+using jobserver::RetryOnEintr;
+using jobserver::UniqueFd;
+
+/// Strings and the pointer arrays execve wants, built before fork(): the
+/// child of a multi-threaded process may only make async-signal-safe calls.
+struct ExecImage {
+  std::vector<std::string> strings;
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+};
+
+ExecImage BuildImage(const SpawnOptions& options) {
+  ExecImage image;
+  std::vector<std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    std::string_view text(*entry);
+    const std::string_view name = text.substr(0, text.find('='));
+    bool replaced = false;
+    for (const auto& [set_name, value] : options.environment) replaced |= (name == set_name);
+    if (!replaced) env.emplace_back(text);
+  }
+  for (const auto& [name, value] : options.environment) env.push_back(name + "=" + value);
+  image.strings = options.argv;
+  image.strings.insert(image.strings.end(), env.begin(), env.end());
+  for (size_t i = 0; i < image.strings.size(); ++i) {
+    (i < options.argv.size() ? image.argv : image.envp).push_back(image.strings[i].data());
+  }
+  image.argv.push_back(nullptr);
+  image.envp.push_back(nullptr);
+  return image;
+}
+
+/// In the child, between fork and exec: only async-signal-safe calls.
+[[noreturn]] void ExecChild(const SpawnOptions& options, const ExecImage& image, int error_fd) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  // tierun ignores SIGPIPE, and ignored dispositions survive exec.
+  signal(SIGPIPE, SIG_DFL);
+  if (options.new_process_group) setpgid(0, 0);
+  for (int fd : options.inherit_fds) fcntl(fd, F_SETFD, 0);
+  if (options.stdout_fd >= 0) dup2(options.stdout_fd, STDOUT_FILENO);
+  if (options.stderr_fd >= 0) dup2(options.stderr_fd, STDERR_FILENO);
+  execvpe(image.argv[0], image.argv.data(), image.envp.data());
+  const int exec_errno = errno;
+  ssize_t ignored = write(error_fd, &exec_errno, sizeof exec_errno);
+  (void)ignored;
+  _exit(127);
+}
+
+}  // namespace
+
+Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
+  if (options.argv.empty()) return Error{ErrorKind::kInvalid, "no command to run"};
+  const ExecImage image = BuildImage(options);
+  int error_pipe[2];
+  if (pipe2(error_pipe, O_CLOEXEC) == -1) return jobserver::SystemError("pipe2");
+  UniqueFd error_read(error_pipe[0]);
+  UniqueFd error_write(error_pipe[1]);
+  const pid_t pid = fork();
+  if (pid == -1) return jobserver::SystemError("fork");
+  if (pid == 0) ExecChild(options, image, error_write.get());
+  // Both sides set the group, so a signal sent right after Spawn() reaches it.
+  if (options.new_process_group) setpgid(pid, pid);
+  error_write.reset();
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  Subprocess child(pid, std::move(pidfd), options.new_process_group);
+  int exec_errno = 0;
+  const ssize_t n =
+      RetryOnEintr([&] { return read(error_read.get(), &exec_errno, sizeof exec_errno); });
+  if (n == sizeof exec_errno) {
+    child.Wait();
+    return Error{ErrorKind::kUnusable,
+                 "cannot run '" + options.argv[0] + "': " + strerror(exec_errno)};
+  }
+  if (!child.pidfd_) return jobserver::SystemError("pidfd_open");
+  return child;
+}
+
+Subprocess::Subprocess(pid_t pid, UniqueFd pidfd, bool own_group)
+    : pid_(pid), pidfd_(std::move(pidfd)), own_group_(own_group) {}
+
+Subprocess::Subprocess(Subprocess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      pidfd_(std::move(other.pidfd_)),
+      own_group_(other.own_group_),
+      reaped_(std::exchange(other.reaped_, true)) {}
+
+Subprocess::~Subprocess() {
+  if (pid_ <= 0 || reaped_) return;
+  Signal(SIGKILL);
+  Wait();
+}
+
+std::optional<ExitStatus> Subprocess::TryWait() {
+  if (reaped_) return std::nullopt;
+  int status = 0;
+  const pid_t done = RetryOnEintr([&] { return waitpid(pid_, &status, WNOHANG); });
+  if (done != pid_) return std::nullopt;
+  reaped_ = true;
+  return ExitStatus::FromWaitStatus(status);
+}
+
+ExitStatus Subprocess::Wait() {
+  int status = 0;
+  RetryOnEintr([&] { return waitpid(pid_, &status, 0); });
+  reaped_ = true;
+  return ExitStatus::FromWaitStatus(status);
+}
+
+void Subprocess::Signal(int signal_number) {
+  if (pid_ <= 0 || reaped_) return;
+  // A zombie's group still exists, so this cannot hit a recycled pid.
+  if (own_group_ && kill(-pid_, signal_number) == 0) return;
+  kill(pid_, signal_number);
+}
+
+}  // namespace tierun

@@ -1,0 +1,66 @@
+#pragma once
+
+/// A child process that owns its pid: started with fork/exec, optionally in a
+/// process group of its own, waited for through a pidfd so an event loop can
+/// poll its exit next to the jobserver and a signalfd. Destroying a running
+/// Subprocess kills its group and reaps it: no zombie, no orphan.
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "jobserver/error.h"
+#include "jobserver/unique_fd.h"
+#include "src/exit_status.h"
+
+namespace tierun {
+
+struct SpawnOptions {
+  std::vector<std::string> argv;
+  /// Variables to set (or replace) on top of this process's environment.
+  std::vector<std::pair<std::string, std::string>> environment;
+  /// Fds the child inherits although they are O_CLOEXEC here (pipe pools).
+  std::vector<int> inherit_fds;
+  /// Put the child in a process group of its own, so a timeout or a
+  /// forwarded signal reaches everything it started.
+  bool new_process_group = true;
+  /// Redirections; -1 keeps ours.
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+};
+
+class Subprocess {
+ public:
+  /// Starts the child. kSystem when fork fails; kUnusable (with errno's text)
+  /// when the program cannot be executed -- the child never ran.
+  static jobserver::Result<Subprocess> Spawn(const SpawnOptions& options);
+
+  Subprocess(Subprocess&& other) noexcept;
+  Subprocess& operator=(Subprocess&&) = delete;
+  Subprocess(const Subprocess&) = delete;
+  ~Subprocess();
+
+  pid_t pid() const { return pid_; }
+  /// Readable once the child has exited.
+  int pidfd() const { return pidfd_.get(); }
+
+  /// Reaps the child if it has exited; never blocks.
+  std::optional<ExitStatus> TryWait();
+  /// Blocks until the child exits.
+  ExitStatus Wait();
+  /// Sends a signal to the child's group (or the child when it has none).
+  void Signal(int signal_number);
+
+ private:
+  Subprocess(pid_t pid, jobserver::UniqueFd pidfd, bool own_group);
+
+  pid_t pid_ = -1;
+  jobserver::UniqueFd pidfd_;
+  bool own_group_ = true;
+  bool reaped_ = false;
+};
+
+}  // namespace tierun
