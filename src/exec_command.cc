@@ -68,9 +68,8 @@ Slot AcquireSlot(Client& client, ScopedSignalFd& signals, bool always_token) {
     if (slot.token.valid()) return slot;
     if (client.pool_gone()) return slot;  // Client warned; run on what we were paid.
     const int claim_fd = slot.claim ? slot.claim->ready_fd() : -1;
-    struct pollfd fds[3] = {{signals.fd(), POLLIN, 0},
-                            {client.readiness_fd(), POLLIN, 0},
-                            {claim_fd, POLLIN, 0}};
+    struct pollfd fds[3] = {
+        {signals.fd(), POLLIN, 0}, {client.readiness_fd(), POLLIN, 0}, {claim_fd, POLLIN, 0}};
     if (poll(fds, 3, -1) == -1) continue;  // EINTR
     if ((fds[0].revents & POLLIN) && (slot.interrupted_by = signals.Read()) != 0) return slot;
     if (fds[2].revents & (POLLIN | POLLHUP)) {
@@ -133,7 +132,8 @@ int RunExec(const ExecOptions& options) {
   }
   jobserver::ClientOptions client_options;
   client_options.use_implicit_slot = false;  // Accounted by ImplicitSlotClaim.
-  auto client = auth ? Client::Join(*auth, client_options) : jobserver::Result<Client>(auth.error());
+  auto client =
+      auth ? Client::Join(*auth, client_options) : jobserver::Result<Client>(auth.error());
   if (!client) {
     // Advertised but unusable: make still paid this recipe one slot.
     Warn(client.error().message + "; running on the implicit slot");

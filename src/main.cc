@@ -38,8 +38,7 @@ void AddExec(CLI::App& app, ExecOptions& options, double& grace) {
                  "Always read a token, never use the implicit slot of the paid process");
   exec->add_option("--grace", grace, "Seconds between forwarding SIGTERM and SIGKILL")
       ->capture_default_str();
-  exec->add_option("command", options.command, "CMD and its arguments (after --)")
-      ->required();
+  exec->add_option("command", options.command, "CMD and its arguments (after --)")->required();
   exec->footer(kExitCodes);
 }
 
@@ -50,9 +49,10 @@ void AddServe(CLI::App& app, ServeOptions& options, double& grace, std::string& 
       "point at the pool), and audit the tokens when CMD exits. Give make no -j of its own.");
   serve->add_option("-j,--jobs", options.jobs, "Slots in the pool (default: CPUs)")
       ->check(CLI::PositiveNumber);
-  serve->add_option("--style", style,
-                    "fifo (make >= 4.4), pipe (make <= 4.3) or auto (pipe when the make on PATH "
-                    "is older than 4.4)")
+  serve
+      ->add_option("--style", style,
+                   "fifo (make >= 4.4), pipe (make <= 4.3) or auto (pipe when the make on PATH "
+                   "is older than 4.4)")
       ->check(CLI::IsMember({"fifo", "pipe", "auto"}))
       ->capture_default_str();
   serve->add_flag("--audit", options.print_audit, "Print the token audit even when it is clean");

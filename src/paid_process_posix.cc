@@ -67,8 +67,8 @@ std::optional<ProcessInfo> ReadProcessInfo(pid_t pid) {
 }
 
 bool IsPayer(const ProcessInfo& process) {
-  static constexpr std::string_view kPayers[] = {"make", "gmake", "cargo", "ninja",
-                                                 "samu", "tierun"};
+  static constexpr std::string_view kPayers[] = {"make",  "gmake", "cargo",
+                                                 "ninja", "samu",  "tierun"};
   for (std::string_view payer : kPayers) {
     if (process.name == payer) return true;
   }

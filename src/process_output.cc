@@ -25,8 +25,8 @@ std::string CaptureOutput(const std::vector<std::string>& argv) {
   std::string text;
   char buffer[512];
   ssize_t n;
-  while ((n = jobserver::RetryOnEintr([&] { return read(read_end.get(), buffer, sizeof buffer); })) >
-         0) {
+  while ((n = jobserver::RetryOnEintr(
+              [&] { return read(read_end.get(), buffer, sizeof buffer); })) > 0) {
     text.append(buffer, static_cast<size_t>(n));
   }
   child->Wait();

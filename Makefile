@@ -1,0 +1,53 @@
+# The front door. A newcomer runs `make demo` or `make check`; both install
+# missing Debian packages first (as root; otherwise they print the command).
+# The real build is CMake's, in build/ (and build-asan/ for sanitizers).
+
+BUILD_DIR ?= build
+ASAN_DIR ?= build-asan
+JOBS ?= $(shell nproc)
+
+# rustup's cargo lives in ~/.cargo/bin, which a non-login shell may miss.
+ifneq ($(wildcard $(HOME)/.cargo/bin/cargo),)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+endif
+
+# Builds and tests must not join a jobserver of whatever ran this Makefile
+# (`make -j4 check` would otherwise hand its pool to every test).
+CLEAN_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CARGO_MAKEFLAGS
+
+.PHONY: all deps build check check-sanitize format format-check demo bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(CLEAN_ENV) cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	$(CLEAN_ENV) cmake --build $(BUILD_DIR) -j $(JOBS)
+
+check: format-check build
+	cd $(BUILD_DIR) && $(CLEAN_ENV) ctest --output-on-failure -j $(JOBS)
+
+check-sanitize: deps
+	$(CLEAN_ENV) cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DTIERUN_SANITIZE=ON \
+	  -DTIERUN_BUILD_BENCH=OFF
+	$(CLEAN_ENV) cmake --build $(ASAN_DIR) -j $(JOBS)
+	cd $(ASAN_DIR) && $(CLEAN_ENV) ctest --output-on-failure -j $(JOBS)
+
+SOURCES = $(shell git ls-files '*.h' '*.cc' 2>/dev/null)
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check: deps
+	clang-format --dry-run -Werror $(SOURCES)
+
+demo: build
+	$(CLEAN_ENV) bash examples/demo.sh $(BUILD_DIR)
+
+bench: build
+	$(CLEAN_ENV) bash bench/run.sh $(BUILD_DIR)
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)
