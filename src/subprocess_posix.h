@@ -19,11 +19,11 @@
 namespace tierun {
 
 struct SpawnOptions {
-  std::vector<std::string> argv;
+  std::vector<std::string> argv = {};
   /// Variables to set (or replace) on top of this process's environment.
-  std::vector<std::pair<std::string, std::string>> environment;
+  std::vector<std::pair<std::string, std::string>> environment = {};
   /// Fds the child inherits although they are O_CLOEXEC here (pipe pools).
-  std::vector<int> inherit_fds;
+  std::vector<int> inherit_fds = {};
   /// Put the child in a process group of its own, so a timeout or a
   /// forwarded signal reaches everything it started.
   bool new_process_group = true;
