@@ -83,7 +83,9 @@ Slot AcquireSlot(Client& client, ScopedSignalFd& signals, bool always_token) {
 int ExecWithOwnPool(const ExecOptions& options, ScopedSignalFd& signals) {
   jobserver::ServerOptions server_options;
   server_options.slots = options.jobs > 0 ? options.jobs : DefaultJobs();
-  server_options.style = jobserver::ServerStyle::kAuto;
+  // Pipe style: every GNU make reads `R,W` (make <= 4.3 dies on `fifo:`), and
+  // CMD inherits the fds from us directly. It also spares a `make --version`.
+  server_options.style = jobserver::ServerStyle::kPipe;
   auto server = jobserver::Server::Create(server_options);
   if (!server) {
     fprintf(stderr, "%s: cannot create a jobserver: %s\n", kWho, server.error().message.c_str());
