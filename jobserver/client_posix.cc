@@ -34,8 +34,8 @@ Error Unusable(const std::string& message) { return Error{ErrorKind::kUnusable, 
 /// its jobserver to us.
 Status CheckInheritedFd(const Auth& auth, int fd) {
   const std::string where = auth.variable.empty() ? "MAKEFLAGS" : auth.variable;
-  const std::string what = "jobserver fd " + std::to_string(fd) + " from " + where + " (" +
-                           auth.auth_text + ")";
+  const std::string what =
+      "jobserver fd " + std::to_string(fd) + " from " + where + " (" + auth.auth_text + ")";
   if (fcntl(fd, F_GETFD) == -1) return Unusable(what + " is not open: " + kAddPlusHint);
   struct stat st;
   if (fstat(fd, &st) == -1) return Unusable(what + " cannot be examined: " + kAddPlusHint);

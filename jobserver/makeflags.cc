@@ -166,16 +166,14 @@ Result<Auth> ChooseAuth(const MakeflagsEnvironment& env) {
       {"CARGO_MAKEFLAGS", &env.cargo_makeflags},
       {"MFLAGS", &env.mflags},
   };
-  bool dry_run = false;
-  bool dry_run_known = false;
+  // Dry run is make's to say, whichever variable supplies the pool: MAKEFLAGS,
+  // or MFLAGS when MAKEFLAGS is unset (cargo never sets it).
+  const std::optional<std::string>& make_flags = env.makeflags ? env.makeflags : env.mflags;
+  Result<Auth> make_parsed = ParseMakeflags(make_flags.value_or(""));
+  const bool dry_run = make_parsed.ok() && make_parsed->dry_run;
   for (const auto& [name, value] : candidates) {
     if (!value->has_value()) continue;
     Result<Auth> parsed = ParseMakeflags(**value);
-    const bool reads_dry_run = std::string_view(name) != "CARGO_MAKEFLAGS";
-    if (parsed.ok() && reads_dry_run && !dry_run_known) {
-      dry_run = parsed->dry_run;
-      dry_run_known = true;
-    }
     if (!parsed.ok()) {
       return Error{parsed.error().kind, std::string(name) + ": " + parsed.error().message};
     }

@@ -28,10 +28,10 @@ struct Server::State {
   ServerStyle style = ServerStyle::kFifo;
   char token_byte = '+';
   Auth auth;
-  std::string dir;       // fifo style: the private directory
-  UniqueFd read_fd;      // pipe style: inheritable by children; fifo: ours
-  UniqueFd write_fd;     // likewise
-  UniqueFd drain_fd;     // a private non-blocking read description
+  std::string dir;    // fifo style: the private directory
+  UniqueFd read_fd;   // pipe style: inheritable by children; fifo: ours
+  UniqueFd write_fd;  // likewise
+  UniqueFd drain_fd;  // a private non-blocking read description
   int cleanup_slot = -1;
   bool shut_down = false;
   Audit audit;
@@ -181,8 +181,8 @@ ServerStyle ResolveAutoStyle() {
 }
 
 std::string Audit::Describe() const {
-  std::string text = std::to_string(returned) + " of " + std::to_string(expected) +
-                     " tokens returned";
+  std::string text =
+      std::to_string(returned) + " of " + std::to_string(expected) + " tokens returned";
   if (missing > 0) text += ", " + std::to_string(missing) + " missing";
   if (extra > 0) text += ", " + std::to_string(extra) + " extra";
   return text;
@@ -226,7 +226,9 @@ std::string Server::Makeflags() const {
 
 std::string Server::CargoMakeflags() const {
   const Auth& auth = state_->auth;
-  if (auth.style == AuthStyle::kFifo) return "-j --jobserver-auth=" + auth.auth_text;
+  if (auth.style == AuthStyle::kFifo) {
+    return "-j --jobserver-auth=fifo:" + EscapeForMakeflags(auth.fifo_path);
+  }
   return "-j --jobserver-fds=" + auth.auth_text + " --jobserver-auth=" + auth.auth_text;
 }
 

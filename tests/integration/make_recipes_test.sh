@@ -14,13 +14,13 @@ source "$(dirname "$0")/lib.sh"
   echo '  $(addprefix burst,1 2 3)'
   echo 'all: $(ALL)'
   echo 'direct%:'
-  echo "	+$TIERUN exec -- $PROBE --log \$(LOG) --id \$@ --hold-ms 40"
+  echo "	+$TIERUN exec -- $PROBE --log \$(LOG) --id \$@ --hold-ms 150"
   echo 'shell%:'
-  echo "	+@cd . && $TIERUN exec -- $PROBE --log \$(LOG) --id \$@ --hold-ms 40 && true"
+  echo "	+@cd . && $TIERUN exec -- $PROBE --log \$(LOG) --id \$@ --hold-ms 150 && true"
   echo 'plain%:'
-  echo "	$PROBE --log \$(LOG) --id \$@ --hold-ms 40"
+  echo "	$PROBE --log \$(LOG) --id \$@ --hold-ms 150"
   echo 'burst%:'
-  echo "	+for i in 1 2 3 4; do $TIERUN exec -- $PROBE --log \$(LOG) --id \$@-\$\$i --hold-ms 40 & done; wait"
+  echo "	+for i in 1 2 3 4; do $TIERUN exec -- $PROBE --log \$(LOG) --id \$@-\$\$i --hold-ms 150 & done; wait"
 } >Makefile
 
 timeout 120 make -j4 -s >out 2>err || fail "make failed: $(cat err)"

@@ -10,9 +10,9 @@ for sub in a b c; do
     echo 'ALL := $(addprefix exec,1 2 3 4 5) $(addprefix plain,1 2 3)'
     echo 'all: $(ALL)'
     echo 'exec%:'
-    echo "	+$TIERUN exec -- $PROBE --log $WORK/log --id $sub-\$@ --hold-ms 40"
+    echo "	+$TIERUN exec -- $PROBE --log $WORK/log --id $sub-\$@ --hold-ms 150"
     echo 'plain%:'
-    echo "	$PROBE --log $WORK/log --id $sub-\$@ --hold-ms 40"
+    echo "	$PROBE --log $WORK/log --id $sub-\$@ --hold-ms 150"
   } >"$sub/Makefile"
 done
 {

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 
 cat >burst.sh <<SCRIPT
 for i in \$(seq 1 24); do
-  "$TIERUN" exec -- "$PROBE" --log "$WORK/log" --id "run\$i" --hold-ms 40 &
+  "$TIERUN" exec -- "$PROBE" --log "$WORK/log" --id "run\$i" --hold-ms 150 &
 done
 wait
 SCRIPT
