@@ -19,6 +19,11 @@ int RunServe(const ServeOptions& options) {
     fprintf(stderr, "tierun serve: %s\n", signals.error().message.c_str());
     return kExitInfrastructure;
   }
+  if (options.style == jobserver::ServerStyle::kFifo &&
+      jobserver::ResolveAutoStyle() == jobserver::ServerStyle::kPipe) {
+    Warn("the make on PATH is older than 4.4 and cannot use a fifo: pool (it stops with "
+         "\"invalid --jobserver-auth string\"); if CMD runs make, use --style pipe or auto");
+  }
   jobserver::ServerOptions server_options;
   server_options.slots = options.jobs > 0 ? options.jobs : DefaultJobs();
   server_options.style = options.style;

@@ -26,4 +26,8 @@ timeout 120 "$TIERUN" serve -j4 --audit -- make -s >out 2>err || fail "serve fai
 expect_no_match err 'warning|INTERNAL' "make or tierun reported jobserver trouble"
 expect_clean_audit err 4
 verify log 4 24 --expect-reached
-echo "ok: 24 runs in 3 sub-makes under tierun serve -j4"
+
+# make 4.3 cannot read a fifo: pool; asking for one says so and how to fix it.
+"$TIERUN" serve -j2 --style fifo -- true 2>fifo.err || fail "serve --style fifo failed"
+grep -q "older than 4.4 .* use --style pipe or auto" fifo.err || fail "no fifo warning: $(cat fifo.err)"
+echo "ok: 24 runs in 3 sub-makes under tierun serve -j4; fifo style warned about make 4.3"
