@@ -38,10 +38,11 @@ check-sanitize: deps
 SOURCES = $(shell git ls-files '*.h' '*.cc' 2>/dev/null)
 
 format:
-	clang-format -i $(SOURCES)
+	$(if $(SOURCES),clang-format -i $(SOURCES))
 
+# Outside a git checkout there is no file list: nothing to check.
 format-check: deps
-	clang-format --dry-run -Werror $(SOURCES)
+	$(if $(SOURCES),clang-format --dry-run -Werror $(SOURCES),@echo "format-check: not a git checkout, skipped")
 
 demo: build
 	$(CLEAN_ENV) bash examples/demo.sh $(BUILD_DIR)

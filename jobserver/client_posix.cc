@@ -105,18 +105,31 @@ void Pool::Return(int16_t state) noexcept {
   }
   --outstanding_tokens_;
   const unsigned char byte = static_cast<unsigned char>(state);
-  const ssize_t n = RetryOnEintr([&] { return write(write_fd_.get(), &byte, 1); });
-  if (n != 1) {
-    options_.warn("tierun: warning: could not return a jobserver token (" +
-                  std::string(n == 0 ? "short write" : strerror(errno)) + "); one slot is lost");
+  // A FIFO is opened for writing only to return a token: holding a writer
+  // would hide the end-of-file that says its server is gone.
+  UniqueFd fifo_writer;
+  int fd = write_fd_.get();
+  if (fd < 0) {
+    fifo_writer.reset(RetryOnEintr(
+        [&] { return open(auth_.fifo_path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC); }));
+    fd = fifo_writer.get();
   }
+  const ssize_t n = fd < 0 ? -1 : RetryOnEintr([&] { return write(fd, &byte, 1); });
+  if (n != 1) Warn("could not return a jobserver token", n == 0 ? "short write" : strerror(errno));
 }
 
 void Pool::MarkGone(const char* why) noexcept {
   if (gone_) return;
   gone_ = true;
-  options_.warn(std::string("tierun: warning: ") + why +
-                "; continuing with the implicit slot only");
+  Warn(why, "continuing with the implicit slot only");
+}
+
+void Pool::Warn(const char* what, const char* detail) noexcept {
+  try {
+    options_.warn(std::string("tierun: warning: ") + what + "; " + detail);
+  } catch (...) {
+    // Out of memory while warning: the warning is what we can lose.
+  }
 }
 
 }  // namespace internal
@@ -149,12 +162,8 @@ Result<PoolPtr> JoinFifo(const Auth& auth, ClientOptions options) {
   if (fstat(read_fd.get(), &st) == -1 || !IsPoolFileType(st.st_mode)) {
     return Unusable("jobserver path " + path + " is not a FIFO");
   }
-  // We are a reader now, so opening for writing cannot block or fail ENXIO.
-  UniqueFd write_fd(
-      RetryOnEintr([&] { return open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC); }));
-  if (!write_fd) return SystemError("cannot open jobserver FIFO " + path + " for writing");
-  return std::make_unique<internal::Pool>(auth, std::move(read_fd), std::move(write_fd),
-                                          std::move(options));
+  // No write end yet: Pool::Return opens one for each token it gives back.
+  return std::make_unique<internal::Pool>(auth, std::move(read_fd), UniqueFd(), std::move(options));
 }
 
 }  // namespace
@@ -201,7 +210,7 @@ Result<Token> Client::Acquire(Clock::time_point deadline, int cancel_fd) {
     const int timeout_ms = static_cast<int>(std::min<int64_t>(left.count(), 1 << 30));
     const int ready = poll(fds, cancel_fd >= 0 ? 2 : 1, timeout_ms);
     if (ready == -1 && errno != EINTR) return SystemError("poll on the jobserver");
-    if (cancel_fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) {
+    if (cancel_fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
       return Error{ErrorKind::kCancelled, "waiting for a jobserver token was cancelled"};
     }
   }

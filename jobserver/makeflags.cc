@@ -36,6 +36,14 @@ std::string_view FlagLetters(std::string_view word) {
   return letters;
 }
 
+/// Only a value that does not start with a blank has flag letters; make
+/// writes " -j8 ..." when there are none.
+bool FirstWordRequestsDryRun(std::string_view text) {
+  if (text.empty() || IsBlank(text[0])) return false;
+  const std::vector<std::string> words = SplitMakeflags(text);
+  return !words.empty() && FlagLetters(words[0]).find('n') != std::string_view::npos;
+}
+
 /// Records a `-j...`/`--jobs...` word; returns false if it is not one.
 bool ParseJobsWord(std::string_view word, Auth& auth) {
   std::string_view number;
@@ -129,9 +137,7 @@ Result<Auth> ParseMakeflags(std::string_view text) {
   const std::vector<std::string> words = SplitMakeflags(text);
   // Only a raw first word that starts with a blank has no flag letters; make
   // writes " -j8 ..." in that case, which splits to "-j8".
-  if (!words.empty() && !text.empty() && !IsBlank(text[0])) {
-    auth.dry_run = FlagLetters(words[0]).find('n') != std::string_view::npos;
-  }
+  auth.dry_run = FirstWordRequestsDryRun(text);
   std::optional<std::string_view> last_auth;
   for (const std::string& word : words) {
     if (word == "--") break;
@@ -160,17 +166,20 @@ MakeflagsEnvironment MakeflagsEnvironment::FromProcess() {
   return {get("MAKEFLAGS"), get("CARGO_MAKEFLAGS"), get("MFLAGS")};
 }
 
+bool DryRunRequested(const MakeflagsEnvironment& env) {
+  // make's to say, whichever variable supplies the pool: MAKEFLAGS, or MFLAGS
+  // when MAKEFLAGS is unset (cargo never sets it).
+  const std::optional<std::string>& make_flags = env.makeflags ? env.makeflags : env.mflags;
+  return make_flags && FirstWordRequestsDryRun(*make_flags);
+}
+
 Result<Auth> ChooseAuth(const MakeflagsEnvironment& env) {
   const std::pair<const char*, const std::optional<std::string>*> candidates[] = {
       {"MAKEFLAGS", &env.makeflags},
       {"CARGO_MAKEFLAGS", &env.cargo_makeflags},
       {"MFLAGS", &env.mflags},
   };
-  // Dry run is make's to say, whichever variable supplies the pool: MAKEFLAGS,
-  // or MFLAGS when MAKEFLAGS is unset (cargo never sets it).
-  const std::optional<std::string>& make_flags = env.makeflags ? env.makeflags : env.mflags;
-  Result<Auth> make_parsed = ParseMakeflags(make_flags.value_or(""));
-  const bool dry_run = make_parsed.ok() && make_parsed->dry_run;
+  const bool dry_run = DryRunRequested(env);
   for (const auto& [name, value] : candidates) {
     if (!value->has_value()) continue;
     Result<Auth> parsed = ParseMakeflags(**value);

@@ -30,10 +30,12 @@ class Pool {
  private:
   Token TakeImplicit() noexcept;
   void MarkGone(const char* why) noexcept;
+  /// "tierun: warning: WHAT; DETAIL" through ClientOptions::warn.
+  void Warn(const char* what, const char* detail) noexcept;
 
   Auth auth_;
   UniqueFd read_fd_;
-  UniqueFd write_fd_;
+  UniqueFd write_fd_;  ///< Pipe style only; a FIFO is opened per return.
   ClientOptions options_;
   PoolId id_;
   bool implicit_free_;

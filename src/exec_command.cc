@@ -1,10 +1,12 @@
 // `tierun exec [-j N] [--token] -- CMD...`: GNU parallel's `sem`, on the
 // jobserver. See the README's "How tierun exec finds its slot".
 
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -19,16 +21,18 @@ namespace tierun {
 namespace {
 
 using jobserver::Client;
+using jobserver::PoolId;
 using jobserver::Token;
 
 constexpr const char* kWho = "tierun exec";
 
 /// The slot CMD runs on: an explicit token, or the paid process's implicit
-/// slot (claimed directly, or through the helper that waited for it).
+/// slot (ours alone, claimed directly, or through the helper that waited).
 struct Slot {
   Token token;
   std::optional<ImplicitSlotClaim> claim;
   int interrupted_by = 0;
+  bool failed = false;
 };
 
 std::string JoinCommand(const std::vector<std::string>& command) {
@@ -37,52 +41,82 @@ std::string JoinCommand(const std::vector<std::string>& command) {
   return text;
 }
 
-/// Opens the claim on the implicit slot of the process that was paid for us,
-/// and takes it if free. nullopt when no paid process is known: then only
-/// tokens may be used.
-std::optional<ImplicitSlotClaim> ClaimImplicitSlot(const Client& client) {
-  std::optional<ProcessKey> paid = FindPaidProcess(getpid());
-  if (!paid) return std::nullopt;
-  auto claim = ImplicitSlotClaim::Open(client.pool_id(), *paid);
+/// An identity for a pool we cannot open (make closed its fds for a recipe
+/// without '+'): every exec under that recipe sees the same MAKEFLAGS.
+PoolId UnusablePoolId(const jobserver::MakeflagsEnvironment& env) {
+  uint64_t hash = 14695981039346656037ull;
+  for (const auto* text : {&env.makeflags, &env.cargo_makeflags, &env.mflags}) {
+    for (char c : text->value_or(""))
+      hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    hash = (hash ^ 0xff) * 1099511628211ull;
+  }
+  return PoolId{0, static_cast<ino_t>(hash)};
+}
+
+/// Opens the claim on the paid process's implicit slot and takes it if free;
+/// starts the helper that waits for it otherwise. nullopt when the claim
+/// cannot be used: then only tokens are left.
+std::optional<ImplicitSlotClaim> ClaimOrWaitForImplicitSlot(PoolId pool, ProcessKey paid) {
+  auto claim = ImplicitSlotClaim::Open(pool, paid);
   if (!claim) {
-    Warn(claim.error().message + "; waiting for a token instead of the implicit slot");
+    Warn(claim.error().message + "; the implicit slot cannot be shared");
     return std::nullopt;
   }
-  claim->TryClaim();
+  if (!claim->TryClaim()) {
+    if (jobserver::Status waiting = claim->StartWaiting(); !waiting) {
+      Warn(waiting.error().message + "; the implicit slot cannot be shared");
+      return std::nullopt;
+    }
+  }
   return std::move(*claim);
 }
 
-/// Waits for a token or the implicit slot, whichever comes first, or a
-/// termination signal (then the slot is empty and interrupted_by is set).
-Slot AcquireSlot(Client& client, ScopedSignalFd& signals, bool always_token) {
-  Slot slot;
-  if (!always_token) {
-    if (std::optional<ImplicitSlotClaim> claim = ClaimImplicitSlot(client)) {
-      slot.claim.emplace(std::move(*claim));
-    }
-  }
-  if (slot.claim && slot.claim->held()) return slot;
-  if (slot.claim && !slot.claim->StartWaiting()) slot.claim.reset();
+/// Waits for a token or for the implicit slot, whichever comes first, or for
+/// a termination signal (then interrupted_by is set). With no pool to read
+/// (client null or gone), only the implicit slot is waited for.
+void WaitForSlot(Client* client, ScopedSignalFd& signals, Slot& slot) {
   while (true) {
-    slot.token = client.TryAcquire();
-    if (slot.token.valid()) return slot;
-    if (client.pool_gone()) return slot;  // Client warned; run on what we were paid.
-    const int claim_fd = slot.claim ? slot.claim->ready_fd() : -1;
-    struct pollfd fds[3] = {
-        {signals.fd(), POLLIN, 0}, {client.readiness_fd(), POLLIN, 0}, {claim_fd, POLLIN, 0}};
-    if (poll(fds, 3, -1) == -1) continue;  // EINTR
-    if ((fds[0].revents & POLLIN) && (slot.interrupted_by = signals.Read()) != 0) return slot;
+    const bool pool_open = client != nullptr && !client->pool_gone();
+    if (pool_open && (slot.token = client->TryAcquire()).valid()) return;
+    const bool claim_waiting = slot.claim && !slot.claim->held();
+    if (!claim_waiting && !(client != nullptr && !client->pool_gone())) return;
+    struct pollfd fds[3] = {{signals.fd(), POLLIN, 0},
+                            {pool_open ? client->readiness_fd() : -1, POLLIN, 0},
+                            {claim_waiting ? slot.claim->ready_fd() : -1, POLLIN, 0}};
+    if (poll(fds, 3, -1) == -1) {
+      if (errno == EINTR) continue;
+      perror("tierun exec: poll");
+      slot.failed = true;
+      return;
+    }
+    if ((fds[0].revents & POLLIN) && (slot.interrupted_by = signals.Read()) != 0) return;
     if (fds[2].revents & (POLLIN | POLLHUP)) {
-      if (slot.claim->CollectWaiter()) return slot;
+      if (slot.claim->CollectWaiter()) return;
       slot.claim.reset();  // The helper died: tokens only.
     }
   }
 }
 
+/// Finds the slot CMD may run on. `client` is null when the pool is
+/// advertised but unusable: then CMD shares the paid process's slot alone.
+Slot AcquireSlot(Client* client, PoolId pool, ScopedSignalFd& signals, bool always_token) {
+  Slot slot;
+  std::optional<ProcessKey> paid;
+  if (!always_token) paid = FindPaidProcess(getpid());
+  // Paid for directly (make ran us without a shell): the slot is ours alone.
+  if (paid && paid->pid == getpid()) return slot;
+  if (paid) {
+    if (auto claim = ClaimOrWaitForImplicitSlot(pool, *paid)) slot.claim.emplace(std::move(*claim));
+    if (slot.claim && slot.claim->held()) return slot;
+  }
+  WaitForSlot(client, signals, slot);
+  return slot;
+}
+
 /// Runs CMD on a pool of our own: there was none in the environment.
-int ExecWithOwnPool(const ExecOptions& options, ScopedSignalFd& signals) {
+int ExecWithOwnPool(const ExecOptions& options, int slots, ScopedSignalFd& signals) {
   jobserver::ServerOptions server_options;
-  server_options.slots = options.jobs > 0 ? options.jobs : DefaultJobs();
+  server_options.slots = slots;
   // Pipe style: every GNU make reads `R,W` (make <= 4.3 dies on `fifo:`), and
   // CMD inherits the fds from us directly. It also spares a `make --version`.
   server_options.style = jobserver::ServerStyle::kPipe;
@@ -99,13 +133,15 @@ int ExecWithOwnPool(const ExecOptions& options, ScopedSignalFd& signals) {
   return code;
 }
 
-/// Runs CMD on a slot of the pool we joined. While CMD runs on a token, the
-/// implicit slot may come free: then we keep the slot and return the token.
-int ExecInPool(const ExecOptions& options, Client& client, ScopedSignalFd& signals) {
-  Slot slot = AcquireSlot(client, signals, options.always_token);
+/// Runs CMD on a slot of the pool (or, with no usable pool, on the paid
+/// process's slot). While CMD runs on a token, the implicit slot may come
+/// free: then we keep the slot and return the token.
+int ExecOnSlot(const ExecOptions& options, Client* client, PoolId pool, ScopedSignalFd& signals) {
+  Slot slot = AcquireSlot(client, pool, signals, options.always_token);
   if (slot.interrupted_by != 0) return 128 + slot.interrupted_by;
+  if (slot.failed) return kExitInfrastructure;
   SuperviseOptions supervise{options.grace, -1, nullptr};
-  if (slot.token.valid() && slot.claim) {
+  if (slot.token.valid() && slot.claim && !slot.claim->held()) {
     supervise.extra_fd = slot.claim->ready_fd();
     supervise.on_ready = [&slot] {
       if (slot.claim->CollectWaiter()) slot.token.Return();
@@ -116,6 +152,13 @@ int ExecInPool(const ExecOptions& options, Client& client, ScopedSignalFd& signa
   return RunChild(kWho, spawn, signals, std::move(supervise));
 }
 
+/// The pool size when none is inherited: -j N, else 1 under make (make
+/// without -j, or with -j1, runs serially; cargo#17209), else the CPUs.
+int OwnPoolSlots(const ExecOptions& options, const jobserver::MakeflagsEnvironment& env) {
+  if (options.jobs > 0) return options.jobs;
+  return env.makeflags ? 1 : DefaultJobs();
+}
+
 }  // namespace
 
 int RunExec(const ExecOptions& options) {
@@ -124,26 +167,26 @@ int RunExec(const ExecOptions& options) {
     fprintf(stderr, "%s: %s\n", kWho, signals.error().message.c_str());
     return kExitInfrastructure;
   }
-  auto auth = jobserver::ChooseAuth(jobserver::MakeflagsEnvironment::FromProcess());
-  if (auth && auth->dry_run) {
+  const auto env = jobserver::MakeflagsEnvironment::FromProcess();
+  if (jobserver::DryRunRequested(env)) {
     printf("%s: dry run (make -n): would run: %s\n", kWho, JoinCommand(options.command).c_str());
     return kExitOk;
   }
+  auto auth = jobserver::ChooseAuth(env);
   if (auth && auth->style == jobserver::AuthStyle::kNone && !auth->disabled) {
-    return ExecWithOwnPool(options, *signals);
+    return ExecWithOwnPool(options, OwnPoolSlots(options, env), *signals);
   }
+  if (options.jobs > 0) Warn("-j is ignored: a jobserver pool is inherited from the environment");
   jobserver::ClientOptions client_options;
   client_options.use_implicit_slot = false;  // Accounted by ImplicitSlotClaim.
   auto client =
       auth ? Client::Join(*auth, client_options) : jobserver::Result<Client>(auth.error());
   if (!client) {
     // Advertised but unusable: make still paid this recipe one slot.
-    Warn(client.error().message + "; running on the implicit slot");
-    SpawnOptions spawn;
-    spawn.argv = options.command;
-    return RunChild(kWho, spawn, *signals, {options.grace, -1, nullptr});
+    Warn(client.error().message + "; running on the slot make paid for the recipe");
+    return ExecOnSlot(options, nullptr, UnusablePoolId(env), *signals);
   }
-  return ExecInPool(options, *client, *signals);
+  return ExecOnSlot(options, &*client, client->pool_id(), *signals);
 }
 
 }  // namespace tierun

@@ -65,6 +65,9 @@ void AddServe(CLI::App& app, ServeOptions& options, double& grace, std::string& 
 int Main(int argc, char** argv) {
   // A pool's reader may be gone; a failed write must be an error, not death.
   signal(SIGPIPE, SIG_IGN);
+  // An inherited SIG_IGN would make the kernel reap our children itself, and
+  // waitpid() could then never report how CMD ended.
+  signal(SIGCHLD, SIG_DFL);
   CLI::App app(kDescription, "tierun");
   app.set_version_flag("--version", "tierun 0.1.0");
   app.require_subcommand(1);

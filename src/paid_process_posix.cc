@@ -31,15 +31,18 @@ std::string ExecutablePath(pid_t pid) {
   return path;
 }
 
-/// ctest became a jobserver client in CMake 3.29 ("ctest version 3.29.0").
-bool CtestTakesTokens(pid_t pid) {
+/// True when the program behind `pid` prints a version of at least
+/// major.minor for `--version`, after `prefix` ("ctest version 3.29.0",
+/// "1.13.0" for ninja).
+bool VersionAtLeast(pid_t pid, const char* prefix, int major, int minor) {
   const std::string exe = ExecutablePath(pid);
   if (exe.empty()) return false;
   const std::string text = CaptureOutput({exe, "--version"});
-  int major = 0;
-  int minor = 0;
-  if (sscanf(text.c_str(), "ctest version %d.%d", &major, &minor) != 2) return false;
-  return major > 3 || (major == 3 && minor >= 29);
+  int found_major = 0;
+  int found_minor = 0;
+  const std::string format = std::string(prefix) + "%d.%d";
+  if (sscanf(text.c_str(), format.c_str(), &found_major, &found_minor) != 2) return false;
+  return found_major > major || (found_major == major && found_minor >= minor);
 }
 
 }  // namespace
@@ -67,18 +70,21 @@ std::optional<ProcessInfo> ReadProcessInfo(pid_t pid) {
 }
 
 bool IsPayer(const ProcessInfo& process) {
-  static constexpr std::string_view kPayers[] = {"make",  "gmake", "cargo",
-                                                 "ninja", "samu",  "tierun"};
+  static constexpr std::string_view kPayers[] = {"make", "gmake", "cargo", "tierun"};
   for (std::string_view payer : kPayers) {
     if (process.name == payer) return true;
   }
-  return process.name == "ctest" && CtestTakesTokens(process.key.pid);
+  // Jobserver clients only from these versions on: ctest 3.29, ninja 1.13.
+  if (process.name == "ctest") return VersionAtLeast(process.key.pid, "ctest version ", 3, 29);
+  if (process.name == "ninja") return VersionAtLeast(process.key.pid, "", 1, 13);
+  return false;
 }
 
 std::optional<ProcessKey> FindPaidProcess(pid_t start) {
   std::optional<ProcessInfo> current = ReadProcessInfo(start);
   for (int depth = 0; current && depth < kMaxAncestors; ++depth) {
-    if (current->parent <= 1) return std::nullopt;
+    // pid 1 can be a payer too: `make -j4` as a container's entry point.
+    if (current->parent <= 0) return std::nullopt;
     std::optional<ProcessInfo> parent = ReadProcessInfo(current->parent);
     if (!parent) return std::nullopt;
     if (IsPayer(*parent)) return current->key;

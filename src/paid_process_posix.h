@@ -12,9 +12,9 @@
 /// is the paid one, and every `exec` beneath it shares its single implicit
 /// slot (see slot_claim_posix.h).
 ///
-/// Payers are recognised by program name: make, gmake, cargo, ninja, samu,
-/// tierun, and ctest when it is 3.29 or newer (older ctest does not take
-/// tokens, so its tests are all paid for by ctest's own slot).
+/// Payers are recognised by program name: make, gmake, cargo, tierun, and
+/// ctest >= 3.29 and ninja >= 1.13, the first versions that take tokens (the
+/// children of an older ctest or ninja share the slot it was paid itself).
 
 #include <sys/types.h>
 
@@ -43,8 +43,8 @@ std::optional<ProcessInfo> ReadProcessInfo(pid_t pid);
 /// True when `process` pays one job slot for each child it starts.
 bool IsPayer(const ProcessInfo& process);
 
-/// The paid process at or above `start`; nullopt when no payer is found
-/// before pid 1 (the pool was created by something we do not know).
+/// The paid process at or above `start`; nullopt when no ancestor, pid 1
+/// included, is a payer (the pool was created by something we do not know).
 std::optional<ProcessKey> FindPaidProcess(pid_t start);
 
 }  // namespace tierun

@@ -21,8 +21,9 @@ int RunServe(const ServeOptions& options) {
   }
   if (options.style == jobserver::ServerStyle::kFifo &&
       jobserver::ResolveAutoStyle() == jobserver::ServerStyle::kPipe) {
-    Warn("the make on PATH is older than 4.4 and cannot use a fifo: pool (it stops with "
-         "\"invalid --jobserver-auth string\"); if CMD runs make, use --style pipe or auto");
+    Warn(
+        "the make on PATH is older than 4.4 and cannot use a fifo: pool (it stops with "
+        "\"invalid --jobserver-auth string\"); if CMD runs make, use --style pipe or auto");
   }
   jobserver::ServerOptions server_options;
   server_options.slots = options.jobs > 0 ? options.jobs : DefaultJobs();

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 
@@ -62,6 +63,15 @@ bool LockByte(int fd, off_t offset, bool wait) {
   return RetryOnEintr([&] { return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &lock); }) == 0;
 }
 
+/// Closes fds [first, last]: close_range(2), or one by one before Linux 5.9.
+void CloseRange(unsigned first, unsigned last) {
+  if (first > last) return;
+  if (syscall(SYS_close_range, first, last, 0u) == 0) return;
+  const long open_max = sysconf(_SC_OPEN_MAX);
+  const unsigned limit = open_max > 0 ? static_cast<unsigned>(open_max) - 1 : 1023u;
+  for (unsigned fd = first; fd <= std::min(last, limit); ++fd) close(static_cast<int>(fd));
+}
+
 /// The helper, between fork and _exit: closes everything it does not need,
 /// waits for the slot on a description of its own, reports, then holds the
 /// slot until the parent closes the control pipe (or dies).
@@ -70,11 +80,9 @@ bool LockByte(int fd, off_t offset, bool wait) {
   const int low = std::min(ready_fd, control_fd);
   const int high = std::max(ready_fd, control_fd);
   // Holding our stdout or the pool open would keep readers waiting for EOF.
-  if (low > 0) syscall(SYS_close_range, 0u, static_cast<unsigned>(low - 1), 0u);
-  if (high > low + 1) {
-    syscall(SYS_close_range, static_cast<unsigned>(low + 1), static_cast<unsigned>(high - 1), 0u);
-  }
-  syscall(SYS_close_range, static_cast<unsigned>(high + 1), ~0u, 0u);
+  if (low > 0) CloseRange(0, static_cast<unsigned>(low - 1));
+  CloseRange(static_cast<unsigned>(low + 1), static_cast<unsigned>(high - 1));
+  CloseRange(static_cast<unsigned>(high + 1), ~0u);
   const int fd = open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0 || !LockByte(fd, offset, /*wait=*/true)) _exit(1);
   const char held = 'h';

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,13 +52,25 @@ ExecImage BuildImage(const SpawnOptions& options) {
 }
 
 /// In the child, between fork and exec: only async-signal-safe calls.
-[[noreturn]] void ExecChild(const SpawnOptions& options, const ExecImage& image, int error_fd) {
+[[noreturn]] void ExecChild(const SpawnOptions& options, const ExecImage& image, int error_fd,
+                            pid_t parent) {
+  // Group first, then dispositions, and only then unblock: a signal arriving
+  // in between must neither miss the group nor run one of our handlers (the
+  // library's FIFO cleanup) in the child. Ignored signals stay ignored.
+  if (options.new_process_group) setpgid(0, 0);
+  for (int signal_number : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+    struct sigaction current;
+    if (sigaction(signal_number, nullptr, &current) == 0 && current.sa_handler != SIG_IGN) {
+      signal(signal_number, SIG_DFL);
+    }
+  }
+  signal(SIGPIPE, SIG_DFL);  // tierun ignores it, and SIG_IGN survives exec.
+  // The child must not outlive the process accounting for its slot.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  // tierun ignores SIGPIPE, and ignored dispositions survive exec.
-  signal(SIGPIPE, SIG_DFL);
-  if (options.new_process_group) setpgid(0, 0);
   for (int fd : options.inherit_fds) fcntl(fd, F_SETFD, 0);
   if (options.stdout_fd >= 0) dup2(options.stdout_fd, STDOUT_FILENO);
   if (options.stderr_fd >= 0) dup2(options.stderr_fd, STDERR_FILENO);
@@ -77,9 +90,10 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
   if (pipe2(error_pipe, O_CLOEXEC) == -1) return jobserver::SystemError("pipe2");
   UniqueFd error_read(error_pipe[0]);
   UniqueFd error_write(error_pipe[1]);
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == -1) return jobserver::SystemError("fork");
-  if (pid == 0) ExecChild(options, image, error_write.get());
+  if (pid == 0) ExecChild(options, image, error_write.get(), parent);
   // Both sides set the group, so a signal sent right after Spawn() reaches it.
   if (options.new_process_group) setpgid(pid, pid);
   error_write.reset();

@@ -3,7 +3,9 @@
 /// A child process that owns its pid: started with fork/exec, optionally in a
 /// process group of its own, waited for through a pidfd so an event loop can
 /// poll its exit next to the jobserver and a signalfd. Destroying a running
-/// Subprocess kills its group and reaps it: no zombie, no orphan.
+/// Subprocess kills its group and reaps it: no zombie, no orphan. The child
+/// gets SIGKILL if this process dies first (PR_SET_PDEATHSIG), so it never
+/// runs on a slot nobody accounts for any more.
 
 #include <sys/types.h>
 

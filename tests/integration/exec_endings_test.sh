@@ -36,8 +36,10 @@ run_case cmd-killed 137 0 "$common
 read -r _ <\"\$N\"; kill -KILL \"\$(pid_of killed)\"
 wait \$!; echo status=\$?"
 
+# --grace 3600: only a forwarded signal can end the command within the test's
+# timeout; without forwarding, SIGKILL would come after an hour.
 run_case exec-sigterm 143 0 "$common
-\"\$T\" exec --token -- \"\$P\" --log \"\$L\" --id term --hold-ms -1 --notify \"\$N\" &
+\"\$T\" exec --token --grace 3600 -- \"\$P\" --log \"\$L\" --id term --hold-ms -1 --notify \"\$N\" &
 exec_pid=\$!
 read -r _ <\"\$N\"; kill -TERM \$exec_pid
 wait \$exec_pid; echo status=\$?"
@@ -46,15 +48,25 @@ wait \$exec_pid; echo status=\$?"
 # runs in the foreground here and a background helper interrupts it.
 run_case exec-sigint 130 0 "$common
 ( read -r _ <\"\$N\"; kill -INT \"\$(ps -o ppid= -p \"\$(pid_of int)\")\" ) &
-\"\$T\" exec --token -- \"\$P\" --log \"\$L\" --id int --hold-ms -1 --notify \"\$N\"
+\"\$T\" exec --token --grace 3600 -- \"\$P\" --log \"\$L\" --id int --hold-ms -1 --notify \"\$N\"
 echo status=\$?; wait"
 
+# The same on the implicit slot (no --token): the lock is given back too.
+run_case implicit-sigterm 143 0 "$common
+\"\$T\" exec --grace 3600 -- \"\$P\" --log \"\$L\" --id implicit --hold-ms -1 --notify \"\$N\" &
+exec_pid=\$!
+read -r _ <\"\$N\"; kill -TERM \$exec_pid
+wait \$exec_pid; echo status=\$?"
+
+# tierun exec SIGKILLed: its token is lost, and the command dies with it
+# (PR_SET_PDEATHSIG) instead of running on a slot nobody accounts for.
 run_case exec-sigkill 137 1 "$common
 \"\$T\" exec --token -- \"\$P\" --log \"\$L\" --id lost --hold-ms -1 --notify \"\$N\" &
 exec_pid=\$!
 read -r _ <\"\$N\"; kill -KILL \$exec_pid
 wait \$exec_pid; echo status=\$?
-kill -KILL \"\$(pid_of lost)\""
+timeout 30 tail --pid=\"\$(pid_of lost)\" -f /dev/null || touch '$WORK/outlived'"
+[[ ! -e outlived ]] || fail "the command outlived tierun exec's SIGKILL"
 
 echo "ok: crash, SIGKILLed command, SIGTERM and SIGINT to exec leave a clean audit;" \
   "SIGKILL to exec loses exactly 1 token"

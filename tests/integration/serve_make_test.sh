@@ -28,6 +28,9 @@ expect_clean_audit err 4
 verify log 4 24 --expect-reached
 
 # make 4.3 cannot read a fifo: pool; asking for one says so and how to fix it.
-"$TIERUN" serve -j2 --style fifo -- true 2>fifo.err || fail "serve --style fifo failed"
-grep -q "older than 4.4 .* use --style pipe or auto" fifo.err || fail "no fifo warning: $(cat fifo.err)"
+if make --version | head -1 | grep -q '^GNU Make \([0-3]\.\|4\.[0-3]\)'; then
+  "$TIERUN" serve -j2 --style fifo -- true 2>fifo.err || fail "serve --style fifo failed"
+  grep -q "older than 4.4 .* use --style pipe or auto" fifo.err ||
+    fail "no fifo warning: $(cat fifo.err)"
+fi
 echo "ok: 24 runs in 3 sub-makes under tierun serve -j4; fifo style warned about make 4.3"

@@ -12,7 +12,7 @@ mkdir "$TMPDIR"
 [[ $status -eq 7 ]] || fail "status $status, expected 7"
 
 for signal in TERM INT; do
-  "${DEFAULT_SIGINT[@]}" "$TIERUN" serve -j2 --style fifo --grace 60 -- "$PROBE" --log log --id "$signal" --hold-ms -1 \
+  "${DEFAULT_SIGINT[@]}" "$TIERUN" serve -j2 --style fifo --grace 3600 -- "$PROBE" --log log --id "$signal" --hold-ms -1 \
     --notify notify 2>err &
   serve_pid=$!
   read -r _ <notify

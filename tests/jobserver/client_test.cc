@@ -590,13 +590,41 @@ TEST(ClientTest, JoinsHandMadeFifoAndReturnsExactBytes) {
   EXPECT_EQ(ReadAvailable(server_end.get()), bytes);
 }
 
-// A FIFO nobody else has open (its server died) does not hang the join.
+// A FIFO nobody else has open (its server died) does not hang the join, and
+// reads end of file: the pool is gone.
 TEST(ClientTest, JoiningAnOrphanFifoDoesNotBlock) {
   ScopedTempDir dir;
   const std::string path = dir.Child("orphan");
   ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
-  Client client = MustJoin(FifoAuth(path), NoImplicitSlot());
+  Warnings warnings;
+  Client client = MustJoin(FifoAuth(path), warnings.Options(false));
   EXPECT_FALSE(client.TryAcquire().valid());
+  EXPECT_TRUE(client.pool_gone());
+}
+
+// The FIFO's server dies while we hold a token: the tokens left in the FIFO
+// can still be read, then end of file says the pool is gone. The client
+// holds no write end of its own that would hide it.
+TEST(ClientTest, FifoServerDeathIsSeenAsEndOfFile) {
+  ScopedTempDir dir;
+  const std::string path = dir.Child("pool");
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  UniqueFd server_end(open(path.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(server_end.valid());
+  ASSERT_TRUE(WriteBytes(server_end.get(), "++"));
+  Warnings warnings;
+  Client client = MustJoin(FifoAuth(path), warnings.Options(false));
+  Token held = client.TryAcquire();
+  ASSERT_TRUE(held.valid());
+  Token second = client.TryAcquire();
+  ASSERT_TRUE(second.valid());
+  EXPECT_FALSE(client.pool_gone());
+
+  server_end.reset();  // The server dies.
+  EXPECT_FALSE(client.TryAcquire().valid());
+  EXPECT_TRUE(client.pool_gone());
+  ASSERT_EQ(warnings.lines.size(), 1u);
+  EXPECT_THAT(warnings.lines[0], HasSubstr("end of file"));
 }
 
 // ---------------------------------------------------------------------------

@@ -78,6 +78,11 @@ struct MakeflagsEnvironment {
   static MakeflagsEnvironment FromProcess();
 };
 
+/// True when make runs us under `make -n`: the first word of MAKEFLAGS (or of
+/// MFLAGS when MAKEFLAGS is unset) carries the flag letter 'n'. Known even when
+/// the pool's description cannot be parsed.
+bool DryRunRequested(const MakeflagsEnvironment& env);
+
 /// Picks the pool a process should join.
 ///
 /// Policy: the first of MAKEFLAGS, CARGO_MAKEFLAGS, MFLAGS that advertises a
