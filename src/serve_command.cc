@@ -1,7 +1,10 @@
 // `tierun serve -j N [--style S] -- CMD...`: a pool for everything CMD starts.
 
+#include <sched.h>
 #include <stdio.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "src/commands.h"
 #include "src/run_child.h"
@@ -9,6 +12,9 @@
 namespace tierun {
 
 int DefaultJobs() {
+  // The CPUs we may run on (taskset, cgroup cpusets), not all of them.
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) return std::max(1, CPU_COUNT(&allowed));
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   return cpus > 0 ? static_cast<int>(cpus) : 1;
 }
@@ -24,6 +30,12 @@ int RunServe(const ServeOptions& options) {
     Warn(
         "the make on PATH is older than 4.4 and cannot use a fifo: pool (it stops with "
         "\"invalid --jobserver-auth string\"); if CMD runs make, use --style pipe or auto");
+  }
+  auto inherited = jobserver::ChooseAuth(jobserver::MakeflagsEnvironment::FromProcess());
+  if (!inherited || inherited->style != jobserver::AuthStyle::kNone) {
+    Warn(
+        "a jobserver is already in the environment; tierun serve creates an independent pool, "
+        "so the two limits add up (use tierun exec to share the existing one)");
   }
   jobserver::ServerOptions server_options;
   server_options.slots = options.jobs > 0 ? options.jobs : DefaultJobs();
