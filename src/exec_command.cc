@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -41,16 +40,13 @@ std::string JoinCommand(const std::vector<std::string>& command) {
   return text;
 }
 
-/// An identity for a pool we cannot open (make closed its fds for a recipe
-/// without '+'): every exec under that recipe sees the same MAKEFLAGS.
+/// Every exec under a recipe without '+' sees the same variables.
 PoolId UnusablePoolId(const jobserver::MakeflagsEnvironment& env) {
-  uint64_t hash = 14695981039346656037ull;
-  for (const auto* text : {&env.makeflags, &env.cargo_makeflags, &env.mflags}) {
-    for (char c : text->value_or(""))
-      hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-    hash = (hash ^ 0xff) * 1099511628211ull;
+  std::string text;
+  for (const auto* value : {&env.makeflags, &env.cargo_makeflags, &env.mflags}) {
+    text += value->value_or("") + '\0';
   }
-  return PoolId{0, static_cast<ino_t>(hash)};
+  return PoolIdFromAdvertisement(text);
 }
 
 /// Opens the claim on the paid process's implicit slot and takes it if free;

@@ -22,15 +22,21 @@ using jobserver::Result;
 using jobserver::RetryOnEintr;
 using jobserver::UniqueFd;
 
-/// FNV-1a: a stable 62-bit lock offset for (pool, paid process).
+/// FNV-1a over bytes: stable across processes and runs, unlike std::hash.
+uint64_t Fnv1a(const void* data, size_t size, uint64_t hash = 14695981039346656037ull) {
+  for (size_t i = 0; i < size; ++i) {
+    hash ^= static_cast<const unsigned char*>(data)[i];
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+/// A lock offset for (pool, paid process), within the 63 bits off_t allows.
 off_t LockOffset(jobserver::PoolId pool, ProcessKey paid) {
   uint64_t hash = 14695981039346656037ull;
   for (uint64_t word : {static_cast<uint64_t>(pool.device), static_cast<uint64_t>(pool.inode),
                         static_cast<uint64_t>(paid.pid), paid.start_time}) {
-    for (int shift = 0; shift < 64; shift += 8) {
-      hash ^= (word >> shift) & 0xff;
-      hash *= 1099511628211ull;
-    }
+    hash = Fnv1a(&word, sizeof word, hash);
   }
   return static_cast<off_t>(hash & 0x3fffffffffffffffull);
 }
@@ -94,6 +100,10 @@ void CloseRange(unsigned first, unsigned last) {
 }
 
 }  // namespace
+
+jobserver::PoolId PoolIdFromAdvertisement(std::string_view text) {
+  return jobserver::PoolId{0, static_cast<ino_t>(Fnv1a(text.data(), text.size()))};
+}
 
 Result<ImplicitSlotClaim> ImplicitSlotClaim::Open(jobserver::PoolId pool, ProcessKey paid) {
   Result<std::string> dir = PrivateDirectory();

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 
 #include "jobserver/client.h"
 #include "jobserver/error.h"
@@ -24,6 +25,11 @@
 #include "src/paid_process_posix.h"
 
 namespace tierun {
+
+/// An identity for a pool that cannot be opened (make closed its fds for a
+/// recipe without '+'), derived from how it was advertised: every process
+/// that sees the same text gets the same id.
+jobserver::PoolId PoolIdFromAdvertisement(std::string_view text);
 
 class ImplicitSlotClaim {
  public:
