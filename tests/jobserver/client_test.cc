@@ -38,7 +38,7 @@ using tierun::test::ScopedEnv;
 using tierun::test::ScopedPipe;
 using tierun::test::ScopedTempDir;
 using tierun::test::StatusFlags;
-using tierun::test::WaitUntilAsleep;
+using tierun::test::WaitUntilBlocked;
 using tierun::test::WriteBytes;
 using namespace std::chrono_literals;
 
@@ -683,7 +683,7 @@ TEST(ClientTest, AcquireCancelledFromAnotherThread) {
   const pid_t main_tid = gettid();
   bool saw_waiting = false;
   std::thread canceller([&] {
-    saw_waiting = WaitUntilAsleep(pid, main_tid);
+    saw_waiting = WaitUntilBlocked(pid, main_tid);
     WriteBytes(cancel.write_fd(), "c");
   });
   Result<Token> token = client.Acquire(In(60s), cancel.read_fd());
@@ -711,7 +711,7 @@ TEST(ClientTest, AcquireWokenByTokenFromChildProcess) {
   const pid_t parent = getpid();
   ScopedChild child = ScopedChild::Fork([&] {
     // Wait until the parent sleeps in poll, then hand it a token.
-    const bool waited = WaitUntilAsleep(parent, parent);
+    const bool waited = WaitUntilBlocked(parent, parent);
     return WriteBytes(pool.write_fd(), "C") && waited ? 0 : 1;
   });
   ASSERT_TRUE(child.started());

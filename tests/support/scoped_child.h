@@ -151,7 +151,7 @@ class ScopedChild {
 /// event after the code under test started waiting for it. Returns false if
 /// that did not happen within `max_spins` checks (the thread may be busy-
 /// looping, which is a bug the caller should report).
-inline bool WaitUntilAsleep(pid_t pid, pid_t tid, long max_spins = 50'000'000) {
+inline bool WaitUntilBlocked(pid_t pid, pid_t tid, long max_spins = 50'000'000) {
   const std::string path =
       "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat";
   for (long spin = 0; spin < max_spins; ++spin) {
