@@ -15,6 +15,8 @@ requirements=(
   "/usr/include/gmock/gmock.h|libgmock-dev"
   "/usr/include/benchmark/benchmark.h|libbenchmark-dev"
   "/usr/include/CLI/CLI.hpp|libcli11-dev"
+  "/usr/include/nlohmann/json.hpp|nlohmann-json3-dev"
+  "/usr/include/toml++/toml.h|libtomlplusplus-dev"
   "cargo|cargo"
 )
 

@@ -1,0 +1,98 @@
+#include "src/atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jobserver/unique_fd.h"
+
+namespace tierun {
+
+using jobserver::Error;
+using jobserver::ErrorKind;
+using jobserver::RetryOnEintr;
+using jobserver::Status;
+using jobserver::UniqueFd;
+
+namespace {
+
+std::string Parent(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+Status WriteAll(int fd, std::string_view content, const std::string& path) {
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n =
+        RetryOnEintr([&] { return write(fd, content.data() + done, content.size() - done); });
+    if (n == -1) return jobserver::SystemError("cannot write " + path);
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+Status MakeDirectories(const std::string& path) {
+  if (path.empty()) return {};
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return {};
+    return Error{ErrorKind::kSystem, path + " exists and is not a directory"};
+  }
+  const std::string parent = Parent(path);
+  if (parent != path) {
+    if (Status made = MakeDirectories(parent); !made) return made;
+  }
+  if (mkdir(path.c_str(), 0755) == -1 && errno != EEXIST) {
+    return jobserver::SystemError("cannot create directory " + path);
+  }
+  return {};
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view content) {
+  if (Status made = MakeDirectories(Parent(path)); !made) return made;
+  // The pid keeps two writers of the same file from sharing a temporary.
+  const std::string temporary = path + ".tmp." + std::to_string(getpid());
+  UniqueFd fd(RetryOnEintr([&] {
+    return open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  }));
+  if (!fd) return jobserver::SystemError("cannot create " + temporary);
+  Status written = WriteAll(fd.get(), content, temporary);
+  if (written && fsync(fd.get()) == -1) written = jobserver::SystemError("cannot sync " + temporary);
+  fd.reset();
+  if (written && rename(temporary.c_str(), path.c_str()) == -1) {
+    written = jobserver::SystemError("cannot rename " + temporary + " to " + path);
+  }
+  if (!written) unlink(temporary.c_str());
+  return written;
+}
+
+Status AppendLine(const std::string& path, std::string_view line) {
+  UniqueFd fd(RetryOnEintr(
+      [&] { return open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644); }));
+  if (!fd) return jobserver::SystemError("cannot open " + path);
+  return WriteAll(fd.get(), line, path);
+}
+
+jobserver::Result<std::string> ReadWholeFile(const std::string& path) {
+  UniqueFd fd(RetryOnEintr([&] { return open(path.c_str(), O_RDONLY | O_CLOEXEC); }));
+  if (!fd) {
+    const int saved = errno;
+    return Error{ErrorKind::kInvalid, path + ": " + strerror(saved)};
+  }
+  std::string content;
+  char buffer[65536];
+  while (true) {
+    const ssize_t n = RetryOnEintr([&] { return read(fd.get(), buffer, sizeof buffer); });
+    if (n == -1) return jobserver::SystemError("cannot read " + path);
+    if (n == 0) return content;
+    content.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace tierun

@@ -1,0 +1,71 @@
+#pragma once
+
+/// Metrics derived from run records (DESIGN.md section 4.5). They are
+/// computed whenever reports are built and never stored as state that could
+/// go stale.
+///
+/// Sub-test: runs, passed, pass_rate, mean/median/stdev of score (sample
+/// standard deviation, 0 for fewer than 2 runs), total_cost, mean_cost,
+/// consistency = max(0, 1 - stdev/mean) (0 when mean is 0), and
+/// cost_of_pass = mean_cost / pass_rate, absent (JSON null) when pass_rate is
+/// 0: JSON has no infinity.
+/// Tier: the best sub-test -- highest median score; ties: higher pass rate,
+/// then lower mean cost, then plan order -- whose cost_of_pass is the tier's.
+/// Experiment: frontier cost_of_pass = the minimum over tiers, and its tier.
+/// (Cost-of-pass: Erol et al., "Cost-of-Pass: An Economic Framework for
+/// Evaluating Language Models", 2025: expected cost of one correct solution.)
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/plan.h"
+#include "src/run_record.h"
+
+namespace tierun {
+
+struct SubtestMetrics {
+  std::string tier;
+  std::string subtest;
+  int expected_runs = 0;  ///< From the plan.
+  int runs = 0;           ///< Complete runs.
+  int passed = 0;
+  double pass_rate = 0;
+  double mean_score = 0;
+  double median_score = 0;
+  double stdev_score = 0;
+  double total_cost = 0;
+  double mean_cost = 0;
+  double consistency = 0;
+  std::optional<double> cost_of_pass;
+  TokenCounts tokens;
+};
+
+struct TierMetrics {
+  std::string tier;
+  std::vector<SubtestMetrics> subtests;  ///< Plan order.
+  std::optional<std::string> best_subtest;
+  std::optional<double> cost_of_pass;  ///< The best sub-test's.
+  int expected_runs = 0;
+  int runs = 0;
+  int passed = 0;
+  double total_cost = 0;
+  TokenCounts tokens;
+};
+
+struct ExperimentMetrics {
+  std::string name;
+  std::vector<TierMetrics> tiers;  ///< Plan order.
+  std::optional<double> frontier_cost_of_pass;
+  std::optional<std::string> frontier_tier;
+  int expected_runs = 0;
+  int runs = 0;
+  int passed = 0;
+  double total_cost = 0;
+  TokenCounts tokens;
+};
+
+/// Records of tiers or sub-tests the plan does not name are ignored.
+ExperimentMetrics ComputeMetrics(const Plan& plan, const std::vector<RunRecord>& records);
+
+}  // namespace tierun

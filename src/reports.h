@@ -1,0 +1,54 @@
+#pragma once
+
+/// The report files of an experiment directory (DESIGN.md section 4.5):
+///
+///     results/<experiment>/report.json  report.md  junit.xml
+///     results/<experiment>/<tier>/report.json
+///     results/<experiment>/<tier>/<subtest>/report.json
+///     results/<experiment>/<tier>/<subtest>/run_01/report.json   (RunRecord)
+///
+/// The run reports are the facts; everything else here is rebuilt from them
+/// (metrics.h) and written atomically, so `tierun report DIR` can always
+/// regenerate it and an interrupted runner never leaves a partial report.
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "jobserver/error.h"
+#include "src/metrics.h"
+#include "src/plan.h"
+#include "src/run_record.h"
+
+namespace tierun {
+
+/// "run_01" ... "run_99", "run_100".
+std::string RunDirectoryName(int run);
+/// <experiment_dir>/<tier>/<subtest>/run_NN
+std::string RunDirectory(const std::string& experiment_dir, const std::string& tier,
+                         const std::string& subtest, int run);
+
+/// Reads the run reports of every run the plan names that has one. A report
+/// that cannot be parsed is an error (kInvalid) naming the file.
+jobserver::Result<std::vector<RunRecord>> ReadRunRecords(const std::string& experiment_dir,
+                                                         const Plan& plan);
+
+nlohmann::json SubtestReportJson(const SubtestMetrics& metrics);
+nlohmann::json TierReportJson(const TierMetrics& metrics);
+nlohmann::json ExperimentReportJson(const ExperimentMetrics& metrics);
+
+/// report.md: a table a person reads -- per tier: runs done/expected, pass
+/// rate, cost, cost-of-pass, best sub-test; then the frontier.
+std::string RenderReportMarkdown(const ExperimentMetrics& metrics);
+
+/// junit.xml: one <testsuite> per tier, one <testcase> per complete run
+/// (classname "<tier>.<subtest>", name "run_NN"), <failure> for runs that did
+/// not pass; runs not done yet are <skipped/>.
+std::string RenderJunitXml(const Plan& plan, const std::vector<RunRecord>& records);
+
+/// Writes every report above the run level, each atomically.
+jobserver::Status WriteReports(const std::string& experiment_dir, const Plan& plan,
+                               const std::vector<RunRecord>& records);
+
+}  // namespace tierun

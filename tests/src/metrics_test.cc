@@ -1,0 +1,3 @@
+#include "src/metrics.h"
+
+#include <gtest/gtest.h>

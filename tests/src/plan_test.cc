@@ -1,0 +1,3 @@
+#include "src/plan.h"
+
+#include <gtest/gtest.h>

@@ -1,0 +1,3 @@
+#include "src/reports.h"
+
+#include <gtest/gtest.h>
