@@ -14,6 +14,7 @@ namespace tierun {
 /// Exit codes of tierun itself (a command's own status is passed through).
 enum ExitCode : int {
   kExitOk = 0,
+  kExitRunsFailed = 1,      ///< Some run did not pass (only with --fail-on-failure).
   kExitUsage = 2,           ///< Bad command line.
   kExitInfrastructure = 3,  ///< The pool could not be created or used.
   kExitCannotExecute = 126,
@@ -42,6 +43,25 @@ struct ServeOptions {
 
 /// `tierun serve`: creates a pool, runs the command under it, audits it.
 int RunServe(const ServeOptions& options);
+
+struct RunOptions {
+  std::string plan_path = "tierun.toml";
+  int jobs = 0;  ///< Own pool size, or a cap under an inherited pool; 0 = CPUs / none.
+  std::vector<std::string> tiers;  ///< Empty: all.
+  bool fresh = false;
+  bool dry_run = false;
+  bool fail_on_failure = false;
+  std::string junit_path;
+  std::string progress = "auto";
+  std::chrono::milliseconds grace{std::chrono::seconds(5)};
+};
+
+/// `tierun run`: runs an experiment's tiers under one global limit.
+int RunExperiment(const RunOptions& options);
+
+/// `tierun report DIR`: rebuilds the reports of a results directory from its
+/// run reports and prints report.md.
+int RebuildReport(const std::string& directory);
 
 /// Number of CPUs this process may use (the default for -j).
 int DefaultJobs();

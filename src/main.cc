@@ -62,6 +62,46 @@ void AddServe(CLI::App& app, ServeOptions& options, double& grace, std::string& 
   serve->footer(kExitCodes);
 }
 
+void AddRun(CLI::App& app, RunOptions& options, double& grace) {
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Run an experiment's tiers under one global limit: the jobserver of make (or cargo,\n"
+      "ctest, tierun serve) that started tierun, else a pool of -j N it creates. Results go to\n"
+      "<results>/<name>/ and are resumed when the plan is unchanged.");
+  run->add_option("plan", options.plan_path, "The plan file")->capture_default_str();
+  run->add_option("-j,--jobs", options.jobs,
+                  "Pool size when none is inherited (default: CPUs); under an inherited pool, a "
+                  "cap on agents")
+      ->check(CLI::PositiveNumber);
+  run->add_option("--tiers", options.tiers,
+                  "Run only these tiers (their dependencies are "
+                  "taken as done)")
+      ->delimiter(',');
+  run->add_flag("--fresh", options.fresh,
+                "Move existing results aside (<name>.old.N) and start anew");
+  run->add_flag("--dry-run,-n", options.dry_run,
+                "Print the runs that would start and start nothing (also under make -n)");
+  run->add_option("--junit", options.junit_path, "Also write the JUnit XML report to FILE");
+  run->add_option("--progress", options.progress,
+                  "auto (a live view on a terminal, plain lines otherwise), bar, plain or none")
+      ->check(CLI::IsMember({"auto", "bar", "plain", "none"}))
+      ->capture_default_str();
+  run->add_flag("--fail-on-failure", options.fail_on_failure,
+                "Exit 1 when a run did not pass (default: 0 once every run is recorded)");
+  run->add_option("--grace", grace, "Seconds between SIGTERM and SIGKILL for agents")
+      ->capture_default_str();
+  run->footer(
+      "\nExit codes: 0 every run recorded; 1 a run failed (with --fail-on-failure); 2 plan or\n"
+      "usage error (nothing written); 3 infrastructure error (pool, results disk); 130/143\n"
+      "interrupted by SIGINT/SIGTERM (the reports of finished runs are written).");
+}
+
+void AddReport(CLI::App& app, std::string& directory) {
+  CLI::App* report = app.add_subcommand(
+      "report", "Rebuild the reports of a results directory from its run reports; print report.md");
+  report->add_option("directory", directory, "results/<name>")->required();
+}
+
 int Main(int argc, char** argv) {
   // A pool's reader may be gone; a failed write must be an error, not death.
   signal(SIGPIPE, SIG_IGN);
@@ -73,9 +113,14 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1);
   ExecOptions exec_options;
   ServeOptions serve_options;
+  RunOptions run_options;
+  std::string report_directory;
   double exec_grace = 10;
   double serve_grace = 10;
+  double run_grace = 5;
   std::string style = "auto";
+  AddRun(app, run_options, run_grace);
+  AddReport(app, report_directory);
   AddExec(app, exec_options, exec_grace);
   AddServe(app, serve_options, serve_grace, style);
   try {
@@ -84,6 +129,11 @@ int Main(int argc, char** argv) {
     const int code = app.exit(error);
     return code == 0 ? kExitOk : kExitUsage;
   }
+  if (app.got_subcommand("run")) {
+    run_options.grace = Seconds(run_grace);
+    return RunExperiment(run_options);
+  }
+  if (app.got_subcommand("report")) return RebuildReport(report_directory);
   if (app.got_subcommand("exec")) {
     exec_options.grace = Seconds(exec_grace);
     return RunExec(exec_options);

@@ -1,0 +1,32 @@
+#include "src/event_log.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "src/atomic_file.h"
+
+namespace tierun {
+
+std::string UtcNow() {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  struct tm utc;
+  gmtime_r(&now.tv_sec, &utc);
+  char text[40];
+  const size_t n = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  snprintf(text + n, sizeof text - n, ".%03ldZ", now.tv_nsec / 1000000);
+  return text;
+}
+
+void EventLog::Record(const std::string& event, nlohmann::json fields) {
+  fields["time"] = UtcNow();
+  fields["event"] = event;
+  jobserver::Status appended = AppendLine(path_, fields.dump() + "\n");
+  if (!appended && !warned_) {
+    warned_ = true;
+    fprintf(stderr, "tierun: warning: %s; events are no longer journaled\n",
+            appended.error().message.c_str());
+  }
+}
+
+}  // namespace tierun

@@ -1,0 +1,31 @@
+#pragma once
+
+/// events.jsonl: one JSON object per line for every start, finish, retry,
+/// pause and interruption, with a UTC timestamp. Each line is one write() on
+/// an O_APPEND file, so a killed runner leaves whole lines only (at most the
+/// last one missing). It is a journal for people and tests; resume never
+/// depends on it -- the run reports are the checkpoint.
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace tierun {
+
+/// "2026-11-29T00:04:26.123Z"
+std::string UtcNow();
+
+class EventLog {
+ public:
+  explicit EventLog(std::string path) : path_(std::move(path)) {}
+  /// Adds {"time": ..., "event": event} to `fields` and appends it. A failed
+  /// append is reported once on stderr and otherwise ignored: the journal
+  /// must not stop the experiment.
+  void Record(const std::string& event, nlohmann::json fields = nlohmann::json::object());
+
+ private:
+  std::string path_;
+  bool warned_ = false;
+};
+
+}  // namespace tierun

@@ -1,0 +1,264 @@
+// `tierun run [PLAN]`: an experiment's tiers under one global limit.
+
+#include <stdio.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "jobserver/client.h"
+#include "jobserver/server.h"
+#include "src/atomic_file.h"
+#include "src/commands.h"
+#include "src/event_log.h"
+#include "src/progress.h"
+#include "src/reports.h"
+#include "src/results_dir.h"
+#include "src/run_child.h"
+#include "src/scheduler.h"
+#include "src/signals_posix.h"
+#include "src/work_queue.h"
+
+namespace tierun {
+namespace {
+
+using jobserver::Error;
+using jobserver::ErrorKind;
+using jobserver::Result;
+
+constexpr const char* kWho = "tierun run";
+
+/// The pool the agents share: one joined from the environment, or our own.
+struct AgentPool {
+  std::optional<jobserver::Server> server;
+  std::optional<jobserver::Client> client;
+  int cap = 0;
+  std::string description;
+};
+
+Result<std::vector<size_t>> SelectTiers(const Plan& plan, const std::vector<std::string>& names) {
+  std::vector<size_t> selected;
+  for (size_t index = 0; index < plan.tiers.size(); ++index) {
+    const bool wanted =
+        names.empty() || std::find(names.begin(), names.end(), plan.tiers[index].id) != names.end();
+    if (wanted) selected.push_back(index);
+  }
+  for (const std::string& name : names) {
+    const bool known = std::any_of(plan.tiers.begin(), plan.tiers.end(),
+                                   [&](const Tier& tier) { return tier.id == name; });
+    if (!known) return Error{ErrorKind::kInvalid, "--tiers: no tier '" + name + "' in the plan"};
+  }
+  return selected;
+}
+
+Result<AgentPool> CreateOwnPool(int slots, std::string why) {
+  jobserver::ServerOptions server_options;
+  server_options.slots = slots;
+  server_options.style = jobserver::ServerStyle::kAuto;
+  auto server = jobserver::Server::Create(server_options);
+  if (!server) return server.error();
+  auto client = jobserver::Client::Join(server->auth());
+  if (!client) return client.error();
+  AgentPool pool;
+  pool.description = why + ": a pool of " + std::to_string(slots) + " (" +
+                     jobserver::ServerStyleName(server->style()) + ")";
+  pool.server.emplace(std::move(*server));
+  pool.client.emplace(std::move(*client));
+  return pool;
+}
+
+/// Joins the pool of make (or cargo, ctest, tierun serve) that started us;
+/// else creates one of -j N (default: the CPUs). -j under a joined pool is
+/// an extra cap. A pool advertised but unusable leaves us the one slot our
+/// parent paid for.
+Result<AgentPool> OpenAgentPool(const RunOptions& options,
+                                const jobserver::MakeflagsEnvironment& env) {
+  Result<jobserver::Auth> auth = jobserver::ChooseAuth(env);
+  if (auth && auth->style == jobserver::AuthStyle::kNone && !auth->disabled) {
+    return CreateOwnPool(options.jobs > 0 ? options.jobs : DefaultJobs(), "no jobserver inherited");
+  }
+  auto client = auth ? jobserver::Client::Join(*auth) : Result<jobserver::Client>(auth.error());
+  if (!client) {
+    Warn(client.error().message + "; running one agent at a time on the slot make paid for");
+    return CreateOwnPool(1, "jobserver unusable");
+  }
+  AgentPool pool;
+  pool.cap = options.jobs;
+  pool.description = "joined the jobserver in " + auth->variable +
+                     (options.jobs > 0 ? ", capped at -j" + std::to_string(options.jobs) : "");
+  pool.client.emplace(std::move(*client));
+  return pool;
+}
+
+void PrintDryRun(const Plan& plan, const std::string& dir, const std::vector<size_t>& selected) {
+  int pending = 0;
+  int complete = 0;
+  for (size_t index : selected) {
+    const Tier& tier = plan.tiers[index];
+    for (int run = 1; run <= tier.runs; ++run) {
+      for (const std::string& subtest : tier.subtests) {
+        if (RunIsComplete(dir, tier.id, subtest, run)) {
+          ++complete;
+          continue;
+        }
+        ++pending;
+        const std::string run_dir = RunDirectory(dir, tier.id, subtest, run);
+        std::string command;
+        for (const std::string& word : tier.agent.argv) {
+          command += " " + ExpandPlaceholders(word, {plan.name, tier.id, subtest,
+                                                     std::to_string(run), "1", run_dir});
+        }
+        printf("would run %s/%s run %d:%s\n", tier.id.c_str(), subtest.c_str(), run,
+               command.c_str());
+      }
+    }
+  }
+  printf("%s: dry run: %d runs would start, %d already complete; nothing was started\n", kWho,
+         pending, complete);
+}
+
+ProgressMode ParseProgressMode(const std::string& text) {
+  if (text == "bar") return ProgressMode::kBar;
+  if (text == "plain") return ProgressMode::kPlain;
+  if (text == "none") return ProgressMode::kNone;
+  return ProgressMode::kAuto;
+}
+
+void SetProgressTotals(Progress& progress, const Plan& plan, const std::string& dir,
+                       const std::vector<RunRecord>& records) {
+  for (size_t index = 0; index < plan.tiers.size(); ++index) {
+    const Tier& tier = plan.tiers[index];
+    int done = 0;
+    int passed = 0;
+    for (const RunRecord& record : records) {
+      if (record.tier != tier.id) continue;
+      ++done;
+      passed += record.passed ? 1 : 0;
+    }
+    progress.SetTotals(index, tier.runs * static_cast<int>(tier.subtests.size()), done, passed);
+  }
+  (void)dir;
+}
+
+/// Rebuilds every report from the run reports; prints report.md.
+int WriteAndPrintReports(const Plan& plan, const std::string& dir, const RunOptions& options,
+                         bool* any_failed) {
+  Result<std::vector<RunRecord>> records = ReadRunRecords(dir, plan);
+  if (!records) {
+    fprintf(stderr, "%s: %s\n", kWho, records.error().message.c_str());
+    return kExitInfrastructure;
+  }
+  jobserver::Status written = WriteReports(dir, plan, *records);
+  if (written && !options.junit_path.empty()) {
+    written = WriteFileAtomically(options.junit_path, RenderJunitXml(plan, *records));
+  }
+  if (!written) {
+    fprintf(stderr, "%s: %s\n", kWho, written.error().message.c_str());
+    return kExitInfrastructure;
+  }
+  *any_failed = std::any_of(records->begin(), records->end(),
+                            [](const RunRecord& record) { return !record.passed; });
+  printf("%s", RenderReportMarkdown(ComputeMetrics(plan, *records)).c_str());
+  printf("\n(%s/report.md, report.json, junit.xml)\n", dir.c_str());
+  return kExitOk;
+}
+
+int RunExitCode(int stop, int report_code, bool any_failed, const RunOptions& options) {
+  if (stop == Scheduler::kStopForFailure) return kExitInfrastructure;
+  if (stop != 0) return 128 + stop;
+  if (report_code != kExitOk) return report_code;
+  return options.fail_on_failure && any_failed ? kExitRunsFailed : kExitOk;
+}
+
+}  // namespace
+
+int RunExperiment(const RunOptions& options) {
+  auto signals = ScopedSignalFd::BlockTerminationSignals();
+  if (!signals) {
+    fprintf(stderr, "%s: %s\n", kWho, signals.error().message.c_str());
+    return kExitInfrastructure;
+  }
+  Result<Plan> plan = LoadPlan(options.plan_path);
+  if (!plan) {
+    fprintf(stderr, "%s\n", plan.error().message.c_str());
+    return kExitUsage;
+  }
+  Result<std::vector<size_t>> selected = SelectTiers(*plan, options.tiers);
+  if (!selected) {
+    fprintf(stderr, "%s: %s\n", kWho, selected.error().message.c_str());
+    return kExitUsage;
+  }
+  const auto env = jobserver::MakeflagsEnvironment::FromProcess();
+  if (options.dry_run || jobserver::DryRunRequested(env)) {
+    PrintDryRun(*plan, ExperimentDirectory(*plan), *selected);
+    return kExitOk;
+  }
+  Result<ResultsDirectory> results = PrepareResultsDirectory(*plan, options.fresh);
+  if (!results) {
+    fprintf(stderr, "%s: %s\n", kWho, results.error().message.c_str());
+    return results.error().kind == ErrorKind::kSystem ? kExitInfrastructure : kExitUsage;
+  }
+  for (const std::string& moved : results->moved_aside) {
+    fprintf(stderr, "%s: moved aside: %s\n", kWho, moved.c_str());
+  }
+  Result<AgentPool> pool = OpenAgentPool(options, env);
+  if (!pool) {
+    fprintf(stderr, "%s: cannot set up the jobserver: %s\n", kWho, pool.error().message.c_str());
+    return kExitInfrastructure;
+  }
+  const std::string& dir = results->path;
+  WorkQueue queue(*plan, *selected,
+                  [&](const std::string& tier, const std::string& subtest, int run) {
+                    return RunIsComplete(dir, tier, subtest, run);
+                  });
+  Progress progress(ParseProgressMode(options.progress), *plan, stderr);
+  Result<std::vector<RunRecord>> done = ReadRunRecords(dir, *plan);
+  SetProgressTotals(progress, *plan, dir, done ? *done : std::vector<RunRecord>{});
+  EventLog events(dir + "/events.jsonl");
+  events.Record("session", {{"resumed", results->resumed},
+                            {"pool", pool->description},
+                            {"pending_runs", queue.Unfinished()}});
+  progress.Note(std::string(kWho) + ": " + plan->name + ": " + std::to_string(queue.Unfinished()) +
+                " of " + std::to_string(queue.Total()) + " runs to go; " + pool->description);
+  SchedulerOptions scheduler_options;
+  scheduler_options.cap = pool->cap;
+  scheduler_options.grace = options.grace;
+  if (pool->server) {
+    scheduler_options.pool_environment = pool->server->ChildEnvironment();
+    scheduler_options.inherit_fds = pool->server->InheritableFds();
+  }
+  Scheduler scheduler(*plan, dir, queue, *pool->client, events, progress, scheduler_options);
+  const int stop = scheduler.Run(*signals);
+  progress.Close();
+  bool any_failed = false;
+  const int report_code = WriteAndPrintReports(*plan, dir, options, &any_failed);
+  if (pool->server) {
+    pool->client.reset();
+    if (jobserver::Audit audit = pool->server->Shutdown(); !audit.clean()) {
+      Warn("jobserver audit: " + audit.Describe());
+    }
+  }
+  return RunExitCode(stop, report_code, any_failed, options);
+}
+
+int RebuildReport(const std::string& directory) {
+  Result<std::string> text = ReadWholeFile(directory + "/plan.json");
+  if (!text) {
+    fprintf(stderr, "tierun report: %s (is it a results directory of tierun run?)\n",
+            text.error().message.c_str());
+    return kExitUsage;
+  }
+  const nlohmann::json stored = nlohmann::json::parse(*text, nullptr, false);
+  Result<Plan> plan =
+      stored.is_object() && stored.contains("plan")
+          ? PlanFromJson(stored["plan"], directory + "/plan.json")
+          : Result<Plan>(Error{ErrorKind::kInvalid, directory + "/plan.json: not a plan record"});
+  if (!plan) {
+    fprintf(stderr, "tierun report: %s\n", plan.error().message.c_str());
+    return kExitUsage;
+  }
+  RunOptions options;
+  bool any_failed = false;
+  return WriteAndPrintReports(*plan, directory, options, &any_failed);
+}
+
+}  // namespace tierun

@@ -1,0 +1,329 @@
+#include "src/scheduler.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "src/atomic_file.h"
+#include "src/reports.h"
+
+namespace tierun {
+
+struct Scheduler::Child {
+  RunKey key;
+  bool judge = false;
+  Subprocess process;
+  jobserver::Token token;
+  Clock::time_point started;
+  std::string started_at;
+  std::optional<Clock::time_point> deadline = {};  ///< The attempt's timeout.
+  std::optional<Clock::time_point> kill_at = {};   ///< SIGKILL after SIGTERM's grace.
+  bool timed_out = false;
+  RunRecord record = {};  ///< For a judge: the agent's record so far.
+};
+
+namespace {
+
+constexpr size_t kStderrTailBytes = 64 * 1024;
+
+double Seconds(std::chrono::steady_clock::duration duration) {
+  return std::chrono::duration<double>(duration).count();
+}
+
+/// Backoff before attempt `next_attempt`: backoff * 2^(n-2), times a jitter
+/// in [1, 1.25) so retries of many runs do not arrive in step.
+std::chrono::milliseconds Backoff(const RetryPolicy& retry, int next_attempt) {
+  static std::minstd_rand random(static_cast<unsigned>(getpid()));
+  std::uniform_real_distribution<double> jitter(1.0, 1.25);
+  const double base =
+      static_cast<double>(retry.backoff.count()) * std::pow(2.0, std::max(0, next_attempt - 2));
+  return std::chrono::milliseconds(static_cast<int64_t>(base * jitter(random)));
+}
+
+}  // namespace
+
+Scheduler::Scheduler(const Plan& plan, std::string experiment_dir, WorkQueue& queue,
+                     jobserver::Client& client, EventLog& events, Progress& progress,
+                     SchedulerOptions options)
+    : plan_(plan),
+      experiment_dir_(std::move(experiment_dir)),
+      queue_(queue),
+      client_(client),
+      events_(events),
+      progress_(progress),
+      options_(std::move(options)) {}
+
+Scheduler::~Scheduler() = default;
+
+std::string Scheduler::RunDir(const RunKey& key) const {
+  return RunDirectory(experiment_dir_, plan_.tiers[key.tier].id, key.subtest, key.run);
+}
+
+nlohmann::json Scheduler::Describe(const RunKey& key) const {
+  return {{"tier", plan_.tiers[key.tier].id},
+          {"subtest", key.subtest},
+          {"run", key.run},
+          {"attempt", key.attempt}};
+}
+
+bool Scheduler::CanLaunch(Clock::time_point now) const {
+  if (stop_signal_ != 0 || now < paused_until_) return false;
+  return options_.cap <= 0 || static_cast<int>(children_.size()) < options_.cap;
+}
+
+bool Scheduler::HasStartableWork(Clock::time_point now) const {
+  return !judges_waiting_.empty() || queue_.HasReady(now);
+}
+
+void Scheduler::LaunchWhatFits() {
+  while (true) {
+    const Clock::time_point now = Clock::now();
+    if (!CanLaunch(now) || !HasStartableWork(now)) return;
+    jobserver::Token token = client_.TryAcquire();
+    if (!token.valid()) return;  // poll() tells us when one comes.
+    if (!judges_waiting_.empty()) {
+      RunKey key = judges_waiting_.front().first;
+      RunRecord record = std::move(judges_waiting_.front().second);
+      judges_waiting_.erase(judges_waiting_.begin());
+      if (Launch(key, true, std::move(token))) children_.back()->record = std::move(record);
+      continue;
+    }
+    if (std::optional<RunKey> key = queue_.Next(now)) Launch(*key, false, std::move(token));
+  }
+}
+
+bool Scheduler::Launch(RunKey key, bool judge, jobserver::Token token) {
+  const Tier& tier = plan_.tiers[key.tier];
+  AttemptSpec spec{&plan_,
+                   &tier,
+                   key.subtest,
+                   key.run,
+                   key.attempt,
+                   RunDir(key),
+                   judge,
+                   options_.pool_environment,
+                   options_.inherit_fds};
+  jobserver::Result<Subprocess> process = StartAttempt(spec);
+  if (!process) {
+    token.Return();
+    RunRecord record;
+    record.status = "error";
+    record.attempts = key.attempt;
+    record.started_at = record.finished_at = UtcNow();
+    progress_.Note("tierun: " + process.error().message);
+    progress_.Started(key.tier);
+    Complete(key, std::move(record));
+    return false;
+  }
+  auto child = std::make_unique<Child>(
+      Child{key, judge, std::move(*process), std::move(token), Clock::now(), UtcNow()});
+  if (tier.timeout.count() > 0) child->deadline = child->started + tier.timeout;
+  nlohmann::json fields = Describe(key);
+  fields["pid"] = child->process.pid();
+  fields["implicit_slot"] = child->token.implicit();
+  fields["running"] = children_.size() + 1;
+  events_.Record(judge ? "judge_start" : "start", fields);
+  if (!judge) progress_.Started(key.tier);
+  children_.push_back(std::move(child));
+  return true;
+}
+
+void Scheduler::Reap(Child& child, const ExitStatus& status) {
+  child.token.Return();  // The slot goes back first, however the attempt ended.
+  if (stop_signal_ != 0) {
+    nlohmann::json fields = Describe(child.key);
+    fields["status"] = status.Describe();
+    events_.Record("interrupted", fields);
+    return;  // Left incomplete: the next session runs it again.
+  }
+  if (child.judge) {
+    FinishJudge(child, status);
+  } else {
+    FinishAgent(child, status);
+  }
+}
+
+void Scheduler::FinishAgent(Child& child, const ExitStatus& status) {
+  const RunKey& key = child.key;
+  const std::string run_dir = RunDir(key);
+  RunRecord record;
+  record.attempts = key.attempt;
+  record.started_at = child.started_at;
+  record.finished_at = UtcNow();
+  record.duration_s = Seconds(Clock::now() - child.started);
+  if (status.exited()) record.exit_code = status.code();
+  if (status.signaled()) record.signal = status.signal_number();
+  jobserver::Result<AgentReport> report = ReadAgentReport(run_dir + "/result.json");
+  if (child.timed_out || status.signaled() || !report) {
+    record.status = child.timed_out ? "timeout" : status.signaled() ? "crashed" : "error";
+    if (!report) progress_.Note("tierun: " + report.error().message);
+    Complete(key, std::move(record));
+    return;
+  }
+  const bool transient = IsTransientFailure(plan_.retry, status,
+                                            ReadTail(run_dir + "/stderr.log", kStderrTailBytes)) ||
+                         report->retry_after_s.has_value();
+  if (transient && key.attempt < plan_.retry.attempts) {
+    ScheduleRetry(key, status.Describe(), report->retry_after_s);
+    return;
+  }
+  record.passed = report->passed.value_or(status.code() == 0);
+  record.score = report->score.value_or(record.passed ? 1.0 : 0.0);
+  record.cost_usd = report->cost_usd;
+  record.tokens = report->tokens;
+  record.status = record.passed ? "passed" : "failed";
+  if (plan_.tiers[key.tier].judge) {
+    judges_waiting_.emplace_back(key, std::move(record));
+    return;
+  }
+  Complete(key, std::move(record));
+}
+
+void Scheduler::FinishJudge(Child& child, const ExitStatus& status) {
+  RunRecord record = std::move(child.record);
+  record.duration_s += Seconds(Clock::now() - child.started);
+  record.finished_at = UtcNow();
+  jobserver::Result<AgentReport> judgment = ReadAgentReport(RunDir(child.key) + "/judgment.json");
+  if (child.timed_out || status.signaled() || !judgment) {
+    record.status = "error";  // The agent ran, but nobody could judge it.
+    record.passed = false;
+    if (!judgment) progress_.Note("tierun: " + judgment.error().message);
+  } else {
+    record.passed = judgment->passed.value_or(status.code() == 0);
+    record.score = judgment->score.value_or(record.passed ? 1.0 : 0.0);
+    record.status = record.passed ? "passed" : "failed";
+  }
+  Complete(child.key, std::move(record));
+}
+
+void Scheduler::Complete(const RunKey& key, RunRecord record) {
+  record.tier = plan_.tiers[key.tier].id;
+  record.subtest = key.subtest;
+  record.run = key.run;
+  const std::string path = RunDir(key) + "/report.json";
+  jobserver::Status written = WriteFileAtomically(path, nlohmann::json(record).dump(2) + "\n");
+  if (!written) {
+    // Without its report a run is not done; stop rather than lose results.
+    progress_.Note("tierun: " + written.error().message + "; stopping");
+    Stop(kStopForFailure);
+    return;
+  }
+  queue_.Finish(key);
+  nlohmann::json fields = Describe(key);
+  fields["status"] = record.status;
+  fields["passed"] = record.passed;
+  events_.Record("finish", fields);
+  progress_.Finished(key.tier, record);
+}
+
+void Scheduler::ScheduleRetry(const RunKey& key, const std::string& why,
+                              std::optional<double> retry_after_s) {
+  const Clock::time_point now = Clock::now();
+  Clock::time_point not_before = now + Backoff(plan_.retry, key.attempt + 1);
+  if (retry_after_s) {
+    const auto pause = std::chrono::milliseconds(static_cast<int64_t>(*retry_after_s * 1000));
+    paused_until_ = std::max(paused_until_, now + pause);
+    events_.Record("pause", {{"seconds", *retry_after_s}, {"tier", plan_.tiers[key.tier].id}});
+    progress_.Note("tierun: rate limited: pausing every launch for " +
+                   std::to_string(*retry_after_s) + " s");
+  }
+  not_before = std::max(not_before, paused_until_);
+  nlohmann::json fields = Describe(key);
+  fields["why"] = why;
+  events_.Record("retry", fields);
+  progress_.Retrying(key.tier, plan_.tiers[key.tier].id + "/" + key.subtest + " run " +
+                                   std::to_string(key.run) + ": transient failure (" + why +
+                                   "), retrying");
+  queue_.Retry(key, not_before);
+}
+
+void Scheduler::Stop(int signal_number) {
+  if (stop_signal_ != 0) return;
+  stop_signal_ = signal_number;
+  events_.Record("stop", {{"signal", signal_number}, {"running", children_.size()}});
+  judges_waiting_.clear();
+  const Clock::time_point kill_at = Clock::now() + options_.grace;
+  for (auto& child : children_) {
+    child->process.Signal(SIGTERM);
+    child->kill_at = kill_at;
+  }
+}
+
+void Scheduler::HandleDeadlines(Clock::time_point now) {
+  for (auto& child : children_) {
+    if (child->deadline && now >= *child->deadline && !child->timed_out) {
+      child->timed_out = true;
+      child->process.Signal(SIGTERM);
+      child->kill_at = now + options_.grace;
+    }
+    if (child->kill_at && now >= *child->kill_at) {
+      child->process.Signal(SIGKILL);
+      child->kill_at.reset();
+    }
+  }
+}
+
+int Scheduler::PollTimeoutMs(Clock::time_point now) const {
+  std::optional<Clock::time_point> next;
+  auto consider = [&next](std::optional<Clock::time_point> when) {
+    if (when && (!next || *when < *next)) next = when;
+  };
+  for (const auto& child : children_) {
+    if (!child->timed_out) consider(child->deadline);
+    consider(child->kill_at);
+  }
+  if (stop_signal_ == 0) {
+    // A retry already due waits for a slot (the pool fd), not for a timer.
+    if (auto retry = queue_.NextRetryTime(); retry && *retry > now) consider(retry);
+    if (paused_until_ > now) consider(paused_until_);
+  }
+  if (!next) return -1;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(*next - now);
+  return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1 << 30));
+}
+
+int Scheduler::Run(ScopedSignalFd& signals) {
+  while (true) {
+    const Clock::time_point now = Clock::now();
+    HandleDeadlines(now);
+    LaunchWhatFits();
+    if (children_.empty() && (stop_signal_ != 0 || (queue_.AllDone() && judges_waiting_.empty()))) {
+      return stop_signal_;
+    }
+    std::vector<struct pollfd> fds = {{signals.fd(), POLLIN, 0}};
+    const bool want_token = CanLaunch(now) && HasStartableWork(now);
+    fds.push_back({want_token ? client_.readiness_fd() : -1, POLLIN, 0});
+    for (const auto& child : children_) fds.push_back({child->process.pidfd(), POLLIN, 0});
+    if (poll(fds.data(), fds.size(), PollTimeoutMs(Clock::now())) == -1 && errno != EINTR) {
+      perror("tierun run: poll");
+      Stop(SIGTERM);
+    }
+    if (fds[0].revents & POLLIN) {
+      while (const int signal_number = signals.Read()) {
+        if (stop_signal_ == 0) {
+          Stop(signal_number);
+        } else {
+          for (auto& child : children_) child->process.Signal(SIGKILL);  // Second signal.
+        }
+      }
+    }
+    for (size_t i = 0; i < children_.size();) {
+      std::optional<ExitStatus> status = children_[i]->process.TryWait();
+      if (!status) {
+        ++i;
+        continue;
+      }
+      std::unique_ptr<Child> child = std::move(children_[i]);
+      children_.erase(children_.begin() + static_cast<ptrdiff_t>(i));
+      Reap(*child, *status);
+    }
+  }
+}
+
+}  // namespace tierun

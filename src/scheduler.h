@@ -1,0 +1,92 @@
+#pragma once
+
+/// The event loop of `tierun run` (DESIGN.md section 4.4).
+///
+/// One poll() over the signalfd, the jobserver's readiness fd and every
+/// child's pidfd, with a timeout for the next deadline (an attempt's
+/// timeout, a grace period, a retry's backoff, the end of a rate-limit
+/// pause). A slot is taken right before an agent or judge is spawned and
+/// given back when it is reaped, however it ended. Judges of finished agents
+/// go before new agents, so started runs complete first. A run that failed
+/// transiently is retried after an exponential backoff with jitter, holding
+/// no slot while it waits; a `retry_after_s` pauses every launch, in every
+/// tier. The first SIGINT/SIGTERM stops launching and sends SIGTERM to every
+/// agent's group, SIGKILL after the grace period (at once on a second signal).
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "jobserver/client.h"
+#include "src/agent_process.h"
+#include "src/event_log.h"
+#include "src/plan.h"
+#include "src/progress.h"
+#include "src/signals_posix.h"
+#include "src/work_queue.h"
+
+namespace tierun {
+
+struct SchedulerOptions {
+  /// At most this many agents and judges at once on top of the pool's own
+  /// limit; 0 = the pool alone.
+  int cap = 0;
+  std::chrono::milliseconds grace{std::chrono::seconds(5)};
+  std::vector<std::pair<std::string, std::string>> pool_environment;
+  std::vector<int> inherit_fds;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Plan& plan, std::string experiment_dir, WorkQueue& queue,
+            jobserver::Client& client, EventLog& events, Progress& progress,
+            SchedulerOptions options);
+  ~Scheduler();
+
+  /// Run()'s result when results could not be written.
+  static constexpr int kStopForFailure = -1;
+
+  /// Runs until every queued run is finished, or until a termination signal
+  /// has stopped every running agent. Returns that signal's number, 0, or
+  /// kStopForFailure when a run report could not be written.
+  int Run(ScopedSignalFd& signals);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Child;
+
+  void LaunchWhatFits();
+  bool Launch(RunKey key, bool judge, jobserver::Token token);
+  void Reap(Child& child, const ExitStatus& status);
+  void FinishAgent(Child& child, const ExitStatus& status);
+  void FinishJudge(Child& child, const ExitStatus& status);
+  void Complete(const RunKey& key, RunRecord record);
+  void ScheduleRetry(const RunKey& key, const std::string& why,
+                     std::optional<double> retry_after_s);
+  void Stop(int signal_number);
+  void HandleDeadlines(Clock::time_point now);
+  int PollTimeoutMs(Clock::time_point now) const;
+  bool CanLaunch(Clock::time_point now) const;
+  bool HasStartableWork(Clock::time_point now) const;
+  std::string RunDir(const RunKey& key) const;
+  nlohmann::json Describe(const RunKey& key) const;
+
+  const Plan& plan_;
+  std::string experiment_dir_;
+  WorkQueue& queue_;
+  jobserver::Client& client_;
+  EventLog& events_;
+  Progress& progress_;
+  SchedulerOptions options_;
+  std::vector<std::unique_ptr<Child>> children_;
+  /// Agents that finished and whose judge waits for a slot.
+  std::vector<std::pair<RunKey, RunRecord>> judges_waiting_;
+  Clock::time_point paused_until_ = Clock::time_point::min();
+  int stop_signal_ = 0;
+  std::optional<Clock::time_point> kill_all_at_;
+};
+
+}  // namespace tierun
