@@ -1,0 +1,119 @@
+#include "src/work_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace tierun {
+namespace {
+
+using Clock = WorkQueue::Clock;
+
+Tier MakeTier(std::string id, std::vector<std::string> subtests, int runs,
+              std::vector<std::string> depends_on = {}) {
+  Tier tier;
+  tier.id = std::move(id);
+  tier.subtests = std::move(subtests);
+  tier.runs = runs;
+  tier.depends_on = std::move(depends_on);
+  return tier;
+}
+
+std::vector<size_t> All(const Plan& plan) {
+  std::vector<size_t> all;
+  for (size_t i = 0; i < plan.tiers.size(); ++i) all.push_back(i);
+  return all;
+}
+
+auto NothingComplete = [](const std::string&, const std::string&, int) { return false; };
+
+/// "T0/a/1" for each run Next() hands out until it has none.
+std::vector<std::string> Drain(WorkQueue& queue, const Plan& plan) {
+  std::vector<std::string> order;
+  while (auto key = queue.Next(Clock::now())) {
+    order.push_back(plan.tiers[key->tier].id + "/" + key->subtest + "/" + std::to_string(key->run));
+  }
+  return order;
+}
+
+// Every runnable tier gets its first run before any tier gets its second;
+// within a tier, run 1 of every sub-test comes before run 2.
+TEST(WorkQueueTest, ServesTiersRoundRobinAndRunsRunMajor) {
+  Plan plan;
+  plan.tiers = {MakeTier("T0", {"a", "b"}, 2), MakeTier("T1", {"x"}, 2), MakeTier("T2", {"p"}, 1)};
+  WorkQueue queue(plan, All(plan), NothingComplete);
+  EXPECT_EQ(queue.Total(), 7u);
+  EXPECT_EQ(Drain(queue, plan), (std::vector<std::string>{"T0/a/1", "T1/x/1", "T2/p/1", "T0/b/1",
+                                                          "T1/x/2", "T0/a/2", "T0/b/2"}));
+}
+
+// A dependent tier starts only when every run of its dependencies finished.
+TEST(WorkQueueTest, DependentTierWaitsForItsDependencies) {
+  Plan plan;
+  plan.tiers = {MakeTier("T0", {"a"}, 1), MakeTier("T1", {"b"}, 1),
+                MakeTier("T5", {"c"}, 1, {"T0", "T1"})};
+  WorkQueue queue(plan, All(plan), NothingComplete);
+  auto first = queue.Next(Clock::now());
+  auto second = queue.Next(Clock::now());
+  ASSERT_TRUE(first && second);
+  EXPECT_FALSE(queue.Next(Clock::now())) << "T5 must wait";
+  EXPECT_FALSE(queue.TierRunnable(2));
+  queue.Finish(*first);
+  EXPECT_FALSE(queue.Next(Clock::now())) << "T5 must wait for T1 too";
+  queue.Finish(*second);
+  EXPECT_TRUE(queue.TierRunnable(2));
+  auto third = queue.Next(Clock::now());
+  ASSERT_TRUE(third);
+  EXPECT_EQ(plan.tiers[third->tier].id, "T5");
+  queue.Finish(*third);
+  EXPECT_TRUE(queue.AllDone());
+}
+
+// Runs complete in an earlier session are not queued; a tier whose runs are
+// all complete counts as done for its dependents.
+TEST(WorkQueueTest, SkipsCompleteRuns) {
+  Plan plan;
+  plan.tiers = {MakeTier("T0", {"a", "b"}, 1), MakeTier("T1", {"c"}, 1, {"T0"})};
+  WorkQueue queue(plan, All(plan),
+                  [](const std::string& tier, const std::string&, int) { return tier == "T0"; });
+  EXPECT_EQ(queue.Total(), 3u);
+  EXPECT_EQ(queue.Unfinished(), 1u);
+  EXPECT_EQ(Drain(queue, plan), std::vector<std::string>{"T1/c/1"});
+}
+
+// A retried run waits for its backoff and then goes first in its tier, with
+// the next attempt number.
+TEST(WorkQueueTest, RetryWaitsForBackoff) {
+  Plan plan;
+  plan.tiers = {MakeTier("T0", {"a", "b"}, 1)};
+  WorkQueue queue(plan, All(plan), NothingComplete);
+  const Clock::time_point now = Clock::now();
+  auto first = queue.Next(now);
+  ASSERT_TRUE(first);
+  queue.Retry(*first, now + std::chrono::seconds(10));
+  EXPECT_EQ(queue.NextRetryTime(), now + std::chrono::seconds(10));
+  auto second = queue.Next(now);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->subtest, "b");
+  EXPECT_FALSE(queue.HasReady(now));
+  EXPECT_FALSE(queue.Next(now));
+  auto again = queue.Next(now + std::chrono::seconds(10));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->subtest, "a");
+  EXPECT_EQ(again->attempt, 2);
+  EXPECT_EQ(queue.Unfinished(), 2u);
+}
+
+// --tiers: unselected tiers are not run, and do not hold back dependents.
+TEST(WorkQueueTest, SelectionIgnoresUnselectedDependencies) {
+  Plan plan;
+  plan.tiers = {MakeTier("T0", {"a"}, 1), MakeTier("T5", {"c"}, 1, {"T0"})};
+  WorkQueue queue(plan, {1}, NothingComplete);
+  EXPECT_EQ(queue.Total(), 1u);
+  EXPECT_EQ(Drain(queue, plan), std::vector<std::string>{"T5/c/1"});
+}
+
+}  // namespace
+}  // namespace tierun
