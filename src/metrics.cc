@@ -1,1 +1,140 @@
 #include "src/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+
+namespace tierun {
+
+namespace {
+
+using RunKey = std::tuple<std::string, std::string, int>;
+using RunIndex = std::map<RunKey, const RunRecord*>;
+
+/// Each run's first record (see metrics.h). Only the runs the plan names are
+/// ever looked up, which is what ignores the others.
+RunIndex IndexRecords(const std::vector<RunRecord>& records) {
+  RunIndex index;
+  for (const RunRecord& record : records) {
+    index.try_emplace(RunKey{record.tier, record.subtest, record.run}, &record);
+  }
+  return index;
+}
+
+double Mean(const std::vector<double>& values) {
+  if (values.empty()) return 0;
+  double sum = 0;
+  for (double value : values) sum += value;
+  return sum / static_cast<double>(values.size());
+}
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t middle = values.size() / 2;
+  if (values.size() % 2 == 1) return values[middle];
+  return (values[middle - 1] + values[middle]) / 2;
+}
+
+/// Sample standard deviation (n - 1): the runs are a sample of what the agent
+/// would do, not the whole population.
+double SampleStdev(const std::vector<double>& values, double mean) {
+  if (values.size() < 2) return 0;
+  double squares = 0;
+  for (double value : values) squares += (value - mean) * (value - mean);
+  return std::sqrt(squares / static_cast<double>(values.size() - 1));
+}
+
+void AddTokens(TokenCounts& sum, const TokenCounts& more) {
+  sum.input += more.input;
+  sum.output += more.output;
+}
+
+SubtestMetrics ComputeSubtest(const Tier& tier, const std::string& subtest, const RunIndex& index) {
+  SubtestMetrics metrics;
+  metrics.tier = tier.id;
+  metrics.subtest = subtest;
+  metrics.expected_runs = tier.runs;
+  std::vector<double> scores;
+  for (int run = 1; run <= tier.runs; ++run) {
+    const auto found = index.find(RunKey{tier.id, subtest, run});
+    if (found == index.end()) continue;
+    const RunRecord& record = *found->second;
+    scores.push_back(record.score);
+    if (record.passed) ++metrics.passed;
+    metrics.total_cost += record.cost_usd.value_or(0);
+    AddTokens(metrics.tokens, record.tokens);
+  }
+  metrics.runs = static_cast<int>(scores.size());
+  if (metrics.runs == 0) return metrics;
+  const double runs = metrics.runs;
+  metrics.pass_rate = metrics.passed / runs;
+  metrics.mean_score = Mean(scores);
+  metrics.median_score = Median(scores);
+  metrics.stdev_score = SampleStdev(scores, metrics.mean_score);
+  metrics.mean_cost = metrics.total_cost / runs;
+  if (metrics.mean_score > 0) {
+    metrics.consistency = std::max(0.0, 1 - metrics.stdev_score / metrics.mean_score);
+  }
+  // Cost-of-pass is infinite without a pass; JSON has no infinity, so absent.
+  if (metrics.pass_rate > 0) metrics.cost_of_pass = metrics.mean_cost / metrics.pass_rate;
+  return metrics;
+}
+
+/// True when `a` ranks above `b` as a tier's best sub-test; equal ranks keep
+/// plan order because the caller only replaces on a strict win.
+bool RanksAbove(const SubtestMetrics& a, const SubtestMetrics& b) {
+  if (a.median_score != b.median_score) return a.median_score > b.median_score;
+  if (a.pass_rate != b.pass_rate) return a.pass_rate > b.pass_rate;
+  return a.mean_cost < b.mean_cost;
+}
+
+TierMetrics ComputeTier(const Tier& tier, const RunIndex& index) {
+  TierMetrics metrics;
+  metrics.tier = tier.id;
+  const SubtestMetrics* best = nullptr;
+  for (const std::string& subtest : tier.subtests) {
+    metrics.subtests.push_back(ComputeSubtest(tier, subtest, index));
+  }
+  for (const SubtestMetrics& subtest : metrics.subtests) {
+    metrics.expected_runs += subtest.expected_runs;
+    metrics.runs += subtest.runs;
+    metrics.passed += subtest.passed;
+    metrics.total_cost += subtest.total_cost;
+    AddTokens(metrics.tokens, subtest.tokens);
+    // A sub-test without runs has no median to compare; it cannot be best.
+    if (subtest.runs > 0 && (best == nullptr || RanksAbove(subtest, *best))) best = &subtest;
+  }
+  if (best != nullptr) {
+    metrics.best_subtest = best->subtest;
+    metrics.cost_of_pass = best->cost_of_pass;
+  }
+  return metrics;
+}
+
+}  // namespace
+
+ExperimentMetrics ComputeMetrics(const Plan& plan, const std::vector<RunRecord>& records) {
+  const RunIndex index = IndexRecords(records);
+  ExperimentMetrics metrics;
+  metrics.name = plan.name;
+  for (const Tier& tier : plan.tiers) {
+    TierMetrics computed = ComputeTier(tier, index);
+    metrics.expected_runs += computed.expected_runs;
+    metrics.runs += computed.runs;
+    metrics.passed += computed.passed;
+    metrics.total_cost += computed.total_cost;
+    AddTokens(metrics.tokens, computed.tokens);
+    // Strictly lower only: the first tier in plan order wins a tie.
+    if (computed.cost_of_pass && (!metrics.frontier_cost_of_pass ||
+                                  *computed.cost_of_pass < *metrics.frontier_cost_of_pass)) {
+      metrics.frontier_cost_of_pass = computed.cost_of_pass;
+      metrics.frontier_tier = computed.tier;
+    }
+    metrics.tiers.push_back(std::move(computed));
+  }
+  return metrics;
+}
+
+}  // namespace tierun

@@ -65,7 +65,11 @@ struct ExperimentMetrics {
   TokenCounts tokens;
 };
 
-/// Records of tiers or sub-tests the plan does not name are ignored.
+/// Records of tiers, sub-tests or run numbers (outside 1..tier.runs) the plan
+/// does not name are ignored. A run recorded twice (same tier, sub-test and
+/// run) counts once, as its first record. Ties for the frontier go to the
+/// first tier in plan order. Scores are compared exactly: medians equal only
+/// when bit-for-bit equal.
 ExperimentMetrics ComputeMetrics(const Plan& plan, const std::vector<RunRecord>& records);
 
 }  // namespace tierun

@@ -1,1 +1,372 @@
 #include "src/reports.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <map>
+#include <tuple>
+
+#include "src/atomic_file.h"
+
+namespace tierun {
+
+using jobserver::Error;
+using jobserver::ErrorKind;
+using jobserver::Result;
+using jobserver::Status;
+using nlohmann::json;
+
+namespace {
+
+// ---- formatting -------------------------------------------------------------
+
+std::string Format(const char* format, double value) {
+  char buffer[64];
+  snprintf(buffer, sizeof buffer, format, value);
+  return buffer;
+}
+
+std::string Fixed(double value) { return Format("%.4f", value); }
+std::string Dollars(double value) { return Format("$%.4f", value); }
+std::string Percent(double fraction) { return Format("%.1f %%", fraction * 100); }
+std::string DollarsOrDash(const std::optional<double>& value) {
+  return value ? Dollars(*value) : "—";
+}
+
+json OrNull(const std::optional<double>& value) { return value ? json(*value) : json(nullptr); }
+json OrNull(const std::optional<std::string>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+json TokensJson(const TokenCounts& tokens) {
+  return {{"input", tokens.input}, {"output", tokens.output}};
+}
+
+// ---- reading ---------------------------------------------------------------
+
+/// Whether `path` exists; a missing file (or directory above it) is normal,
+/// any other reason stat() fails is not.
+Result<bool> FileExists(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  return jobserver::SystemError("cannot stat " + path);
+}
+
+Result<RunRecord> ReadRunRecord(const std::string& path, const std::string& tier,
+                                const std::string& subtest, int run) {
+  Result<std::string> text = ReadWholeFile(path);
+  if (!text) return text.error();
+  RunRecord record;
+  try {
+    record = json::parse(*text).get<RunRecord>();
+  } catch (const json::exception& e) {
+    return Error{ErrorKind::kInvalid, path + ": " + e.what()};
+  }
+  // A record copied into the wrong directory would be counted for the wrong
+  // sub-test; its own fields must agree with where it lies.
+  if (record.tier != tier || record.subtest != subtest || record.run != run) {
+    return Error{ErrorKind::kInvalid, path + ": the record is for " + record.tier + "/" +
+                                          record.subtest + "/" + RunDirectoryName(record.run)};
+  }
+  return record;
+}
+
+// ---- junit.xml -------------------------------------------------------------
+
+/// Escapes text for an XML attribute or element. Control characters other
+/// than tab, newline and carriage return are not allowed in XML 1.0 at all,
+/// even as references, so they become '?'.
+std::string XmlEscape(std::string_view text) {
+  std::string escaped;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        escaped += "&amp;";
+        break;
+      case '<':
+        escaped += "&lt;";
+        break;
+      case '>':
+        escaped += "&gt;";
+        break;
+      case '"':
+        escaped += "&quot;";
+        break;
+      case '\'':
+        escaped += "&apos;";
+        break;
+      case '\t':
+        escaped += "&#9;";
+        break;
+      case '\n':
+        escaped += "&#10;";
+        break;
+      case '\r':
+        escaped += "&#13;";
+        break;
+      default:
+        escaped += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
+    }
+  }
+  return escaped;
+}
+
+std::string FailureMessage(const RunRecord& record) {
+  std::string message = "status " + record.status + ", score " + Fixed(record.score);
+  if (record.exit_code) message += ", exit code " + std::to_string(*record.exit_code);
+  if (record.signal) message += ", signal " + std::to_string(*record.signal);
+  if (record.attempts != 1) message += ", attempts " + std::to_string(record.attempts);
+  return message;
+}
+
+using RunKey = std::tuple<std::string, std::string, int>;
+
+/// First record of each run wins, as in ComputeMetrics.
+std::map<RunKey, const RunRecord*> IndexRecords(const std::vector<RunRecord>& records) {
+  std::map<RunKey, const RunRecord*> index;
+  for (const RunRecord& record : records) {
+    index.try_emplace(RunKey{record.tier, record.subtest, record.run}, &record);
+  }
+  return index;
+}
+
+struct SuiteCounts {
+  int tests = 0;
+  int failures = 0;
+  int skipped = 0;
+  double time = 0;
+  void Add(const SuiteCounts& more) {
+    tests += more.tests;
+    failures += more.failures;
+    skipped += more.skipped;
+    time += more.time;
+  }
+};
+
+std::string TestcaseXml(const std::string& classname, int run, const RunRecord* record,
+                        SuiteCounts& counts) {
+  ++counts.tests;
+  std::string xml = "    <testcase classname=\"" + XmlEscape(classname) + "\" name=\"" +
+                    RunDirectoryName(run) + "\" time=\"" +
+                    Format("%.3f", record != nullptr ? record->duration_s : 0) + "\"";
+  if (record == nullptr) {
+    ++counts.skipped;
+    return xml + ">\n      <skipped/>\n    </testcase>\n";
+  }
+  counts.time += record->duration_s;
+  if (record->passed) return xml + "/>\n";
+  ++counts.failures;
+  return xml + ">\n      <failure message=\"" + XmlEscape(FailureMessage(*record)) +
+         "\"/>\n    </testcase>\n";
+}
+
+std::string CountsAttributes(const SuiteCounts& counts) {
+  return "tests=\"" + std::to_string(counts.tests) + "\" failures=\"" +
+         std::to_string(counts.failures) + "\" skipped=\"" + std::to_string(counts.skipped) +
+         "\" time=\"" + Format("%.3f", counts.time) + "\"";
+}
+
+std::string TestsuiteXml(const Tier& tier, const std::map<RunKey, const RunRecord*>& index,
+                         SuiteCounts& counts) {
+  std::string cases;
+  for (const std::string& subtest : tier.subtests) {
+    for (int run = 1; run <= tier.runs; ++run) {
+      const auto found = index.find(RunKey{tier.id, subtest, run});
+      cases += TestcaseXml(tier.id + "." + subtest, run,
+                           found == index.end() ? nullptr : found->second, counts);
+    }
+  }
+  return "  <testsuite name=\"" + XmlEscape(tier.id) + "\" " + CountsAttributes(counts) + ">\n" +
+         cases + "  </testsuite>\n";
+}
+
+// ---- report.md -------------------------------------------------------------
+
+/// A heading is one line: a newline in the name would end it early.
+std::string OneLine(std::string text) {
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return text;
+}
+
+std::string TierRow(const TierMetrics& tier) {
+  const std::string rate =
+      tier.runs > 0 ? Percent(static_cast<double>(tier.passed) / tier.runs) : std::string("—");
+  return "| " + tier.tier + " | " + std::to_string(tier.runs) + "/" +
+         std::to_string(tier.expected_runs) + " | " + std::to_string(tier.passed) + " | " + rate +
+         " | " + Dollars(tier.total_cost) + " | " + DollarsOrDash(tier.cost_of_pass) + " | " +
+         tier.best_subtest.value_or("—") + " |\n";
+}
+
+std::string SubtestRow(const SubtestMetrics& subtest) {
+  std::string row = "| " + subtest.tier + " | " + subtest.subtest + " | " +
+                    std::to_string(subtest.runs) + "/" + std::to_string(subtest.expected_runs) +
+                    " | " + std::to_string(subtest.passed) + " | ";
+  // Without runs there is no rate or score to show, only "not yet".
+  if (subtest.runs == 0) return row + "— | — | — | — | — | " + Dollars(0) + " | — | — |\n";
+  return row + Percent(subtest.pass_rate) + " | " + Fixed(subtest.mean_score) + " | " +
+         Fixed(subtest.median_score) + " | " + Fixed(subtest.stdev_score) + " | " +
+         Fixed(subtest.consistency) + " | " + Dollars(subtest.total_cost) + " | " +
+         Dollars(subtest.mean_cost) + " | " + DollarsOrDash(subtest.cost_of_pass) + " |\n";
+}
+
+std::string FrontierLine(const ExperimentMetrics& metrics) {
+  if (!metrics.frontier_cost_of_pass) {
+    return "Frontier cost-of-pass: none — no tier's best sub-test has a passing run.\n";
+  }
+  return "Frontier cost-of-pass: " + Dollars(*metrics.frontier_cost_of_pass) + " (tier " +
+         metrics.frontier_tier.value_or("?") + ").\n";
+}
+
+}  // namespace
+
+std::string RunDirectoryName(int run) {
+  char buffer[32];
+  snprintf(buffer, sizeof buffer, "run_%02d", run);
+  return buffer;
+}
+
+std::string RunDirectory(const std::string& experiment_dir, const std::string& tier,
+                         const std::string& subtest, int run) {
+  return experiment_dir + "/" + tier + "/" + subtest + "/" + RunDirectoryName(run);
+}
+
+Result<std::vector<RunRecord>> ReadRunRecords(const std::string& experiment_dir, const Plan& plan) {
+  std::vector<RunRecord> records;
+  for (const Tier& tier : plan.tiers) {
+    for (const std::string& subtest : tier.subtests) {
+      for (int run = 1; run <= tier.runs; ++run) {
+        const std::string path =
+            RunDirectory(experiment_dir, tier.id, subtest, run) + "/report.json";
+        const Result<bool> exists = FileExists(path);
+        if (!exists) return exists.error();
+        if (!*exists) continue;  // Not complete yet: nothing to read.
+        Result<RunRecord> record = ReadRunRecord(path, tier.id, subtest, run);
+        if (!record) return record.error();
+        records.push_back(std::move(*record));
+      }
+    }
+  }
+  return records;
+}
+
+json SubtestReportJson(const SubtestMetrics& metrics) {
+  return {
+      {"tier", metrics.tier},
+      {"subtest", metrics.subtest},
+      {"expected_runs", metrics.expected_runs},
+      {"runs", metrics.runs},
+      {"passed", metrics.passed},
+      {"pass_rate", metrics.pass_rate},
+      {"mean_score", metrics.mean_score},
+      {"median_score", metrics.median_score},
+      {"stdev_score", metrics.stdev_score},
+      {"total_cost", metrics.total_cost},
+      {"mean_cost", metrics.mean_cost},
+      {"consistency", metrics.consistency},
+      {"cost_of_pass", OrNull(metrics.cost_of_pass)},
+      {"tokens", TokensJson(metrics.tokens)},
+  };
+}
+
+json TierReportJson(const TierMetrics& metrics) {
+  json subtests = json::array();
+  for (const SubtestMetrics& subtest : metrics.subtests) {
+    subtests.push_back(SubtestReportJson(subtest));
+  }
+  return {
+      {"tier", metrics.tier},
+      {"expected_runs", metrics.expected_runs},
+      {"runs", metrics.runs},
+      {"passed", metrics.passed},
+      {"total_cost", metrics.total_cost},
+      {"tokens", TokensJson(metrics.tokens)},
+      {"best_subtest", OrNull(metrics.best_subtest)},
+      {"cost_of_pass", OrNull(metrics.cost_of_pass)},
+      {"subtests", std::move(subtests)},
+  };
+}
+
+json ExperimentReportJson(const ExperimentMetrics& metrics) {
+  json tiers = json::array();
+  for (const TierMetrics& tier : metrics.tiers) tiers.push_back(TierReportJson(tier));
+  return {
+      {"name", metrics.name},
+      {"expected_runs", metrics.expected_runs},
+      {"runs", metrics.runs},
+      {"passed", metrics.passed},
+      {"total_cost", metrics.total_cost},
+      {"tokens", TokensJson(metrics.tokens)},
+      {"frontier_cost_of_pass", OrNull(metrics.frontier_cost_of_pass)},
+      {"frontier_tier", OrNull(metrics.frontier_tier)},
+      {"tiers", std::move(tiers)},
+  };
+}
+
+std::string RenderReportMarkdown(const ExperimentMetrics& metrics) {
+  std::string md = "# Report: " + OneLine(metrics.name) + "\n\n";
+  md += "Runs: " + std::to_string(metrics.runs) + "/" + std::to_string(metrics.expected_runs) +
+        " done, " + std::to_string(metrics.passed) + " passed, total cost " +
+        Dollars(metrics.total_cost) + ".\n\n";
+  md += "| tier | runs | passed | pass rate | total cost | cost-of-pass | best sub-test |\n";
+  md += "|---|---:|---:|---:|---:|---:|---|\n";
+  for (const TierMetrics& tier : metrics.tiers) md += TierRow(tier);
+  md += "\n" + FrontierLine(metrics) + "\n## Sub-tests\n\n";
+  md +=
+      "| tier | sub-test | runs | passed | pass rate | mean score | median score | stdev | "
+      "consistency | total cost | mean cost | cost-of-pass |\n";
+  md += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const TierMetrics& tier : metrics.tiers) {
+    for (const SubtestMetrics& subtest : tier.subtests) md += SubtestRow(subtest);
+  }
+  return md;
+}
+
+std::string RenderJunitXml(const Plan& plan, const std::vector<RunRecord>& records) {
+  const auto index = IndexRecords(records);
+  SuiteCounts total;
+  std::string suites;
+  for (const Tier& tier : plan.tiers) {
+    SuiteCounts counts;
+    suites += TestsuiteXml(tier, index, counts);
+    total.Add(counts);
+  }
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"" + XmlEscape(plan.name) +
+         "\" " + CountsAttributes(total) + ">\n" + suites + "</testsuites>\n";
+}
+
+Status WriteReports(const std::string& experiment_dir, const Plan& plan,
+                    const std::vector<RunRecord>& records) {
+  const ExperimentMetrics metrics = ComputeMetrics(plan, records);
+  auto write_json = [](const std::string& path, const json& report) {
+    return WriteFileAtomically(path, report.dump(2) + "\n");
+  };
+  // Leaves first, the experiment's own reports last: a top-level report.json
+  // that exists was written after everything below it.
+  for (const TierMetrics& tier : metrics.tiers) {
+    const std::string tier_dir = experiment_dir + "/" + tier.tier;
+    for (const SubtestMetrics& subtest : tier.subtests) {
+      const std::string path = tier_dir + "/" + subtest.subtest + "/report.json";
+      if (Status written = write_json(path, SubtestReportJson(subtest)); !written) return written;
+    }
+    if (Status written = write_json(tier_dir + "/report.json", TierReportJson(tier)); !written) {
+      return written;
+    }
+  }
+  if (Status written =
+          WriteFileAtomically(experiment_dir + "/junit.xml", RenderJunitXml(plan, records));
+      !written) {
+    return written;
+  }
+  if (Status written =
+          WriteFileAtomically(experiment_dir + "/report.md", RenderReportMarkdown(metrics));
+      !written) {
+    return written;
+  }
+  return write_json(experiment_dir + "/report.json", ExperimentReportJson(metrics));
+}
+
+}  // namespace tierun

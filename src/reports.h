@@ -29,8 +29,11 @@ std::string RunDirectoryName(int run);
 std::string RunDirectory(const std::string& experiment_dir, const std::string& tier,
                          const std::string& subtest, int run);
 
-/// Reads the run reports of every run the plan names that has one. A report
-/// that cannot be parsed is an error (kInvalid) naming the file.
+/// Reads the run reports of every run the plan names that has one, in plan
+/// order. A report that cannot be parsed, or whose tier/subtest/run disagree
+/// with the directory it lies in, is an error (kInvalid) naming the file; a
+/// path stat() fails on for any reason but ENOENT/ENOTDIR is kSystem (a run is
+/// "not done" only when its report is truly absent).
 jobserver::Result<std::vector<RunRecord>> ReadRunRecords(const std::string& experiment_dir,
                                                          const Plan& plan);
 

@@ -1,1 +1,127 @@
 #include "src/run_record.h"
+
+#include <cmath>
+
+namespace tierun {
+
+using nlohmann::json;
+
+namespace {
+
+// nlohmann's own get<int>() accepts 1.5 and true; a run record that says
+// "run": true was not written by us, so it is refused rather than guessed at.
+[[noreturn]] void ThrowType(const json& value, const std::string& key, const char* expected) {
+  throw json::type_error::create(
+      302, "\"" + key + "\" must be " + expected + ", but is " + value.type_name(), &value);
+}
+
+const json& Required(const json& object, const std::string& key) {
+  return object.at(key);  // Throws out_of_range (403) naming the key.
+}
+
+/// The value of an optional key, nullptr when it is absent or null.
+const json* Optional(const json& object, const std::string& key) {
+  const auto found = object.find(key);
+  if (found == object.end() || found->is_null()) return nullptr;
+  return &*found;
+}
+
+std::string AsString(const json& value, const std::string& key) {
+  if (!value.is_string()) ThrowType(value, key, "a string");
+  return value.get<std::string>();
+}
+
+int64_t AsInteger(const json& value, const std::string& key) {
+  if (!value.is_number_integer()) ThrowType(value, key, "an integer");
+  return value.get<int64_t>();
+}
+
+int AsInt(const json& value, const std::string& key) {
+  const int64_t wide = AsInteger(value, key);
+  if (wide < INT32_MIN || wide > INT32_MAX) ThrowType(value, key, "a 32-bit integer");
+  return static_cast<int>(wide);
+}
+
+// The parser refuses 1e999, but a json built in code may hold infinity or
+// NaN; metrics must never see one.
+double AsFinite(const json& value, const std::string& key) {
+  if (!value.is_number() || !std::isfinite(value.get<double>())) {
+    ThrowType(value, key, "a finite number");
+  }
+  return value.get<double>();
+}
+
+bool AsBool(const json& value, const std::string& key) {
+  if (!value.is_boolean()) ThrowType(value, key, "a boolean");
+  return value.get<bool>();
+}
+
+json OrNull(const std::optional<double>& value) { return value ? json(*value) : json(nullptr); }
+json OrNull(const std::optional<int>& value) { return value ? json(*value) : json(nullptr); }
+
+void ReadOptionalFields(const json& object, RunRecord& record) {
+  if (const json* attempts = Optional(object, "attempts")) {
+    record.attempts = AsInt(*attempts, "attempts");
+  }
+  if (const json* cost = Optional(object, "cost_usd"))
+    record.cost_usd = AsFinite(*cost, "cost_usd");
+  if (const json* tokens = Optional(object, "tokens")) {
+    if (!tokens->is_object()) ThrowType(*tokens, "tokens", "an object");
+    if (const json* input = Optional(*tokens, "input")) {
+      record.tokens.input = AsInteger(*input, "tokens.input");
+    }
+    if (const json* output = Optional(*tokens, "output")) {
+      record.tokens.output = AsInteger(*output, "tokens.output");
+    }
+  }
+  if (const json* code = Optional(object, "exit_code"))
+    record.exit_code = AsInt(*code, "exit_code");
+  if (const json* signal = Optional(object, "signal")) record.signal = AsInt(*signal, "signal");
+  if (const json* duration = Optional(object, "duration_s")) {
+    record.duration_s = AsFinite(*duration, "duration_s");
+  }
+  if (const json* started = Optional(object, "started_at")) {
+    record.started_at = AsString(*started, "started_at");
+  }
+  if (const json* finished = Optional(object, "finished_at")) {
+    record.finished_at = AsString(*finished, "finished_at");
+  }
+}
+
+}  // namespace
+
+void to_json(json& out, const RunRecord& record) {
+  out = json{
+      {"tier", record.tier},
+      {"subtest", record.subtest},
+      {"run", record.run},
+      {"attempts", record.attempts},
+      {"status", record.status},
+      {"passed", record.passed},
+      {"score", record.score},
+      {"cost_usd", OrNull(record.cost_usd)},
+      {"tokens", {{"input", record.tokens.input}, {"output", record.tokens.output}}},
+      {"exit_code", OrNull(record.exit_code)},
+      {"signal", OrNull(record.signal)},
+      {"duration_s", record.duration_s},
+      {"started_at", record.started_at},
+      {"finished_at", record.finished_at},
+  };
+}
+
+void from_json(const json& in, RunRecord& record) {
+  if (!in.is_object()) ThrowType(in, "run record", "an object");
+  // Parse into a fresh record so a throw never leaves `record` half-filled.
+  RunRecord parsed;
+  parsed.tier = AsString(Required(in, "tier"), "tier");
+  parsed.subtest = AsString(Required(in, "subtest"), "subtest");
+  parsed.run = AsInt(Required(in, "run"), "run");
+  if (parsed.run < 1) ThrowType(in.at("run"), "run", "a run number >= 1");
+  parsed.status = AsString(Required(in, "status"), "status");
+  parsed.passed = AsBool(Required(in, "passed"), "passed");
+  parsed.score = AsFinite(Required(in, "score"), "score");
+  ReadOptionalFields(in, parsed);
+  record = std::move(parsed);
+}
+
+}  // namespace tierun
