@@ -9,18 +9,7 @@ namespace tierun {
 
 namespace {
 
-using RunKey = std::tuple<std::string, std::string, int>;
-using RunIndex = std::map<RunKey, const RunRecord*>;
-
-/// Each run's first record (see metrics.h). Only the runs the plan names are
-/// ever looked up, which is what ignores the others.
-RunIndex IndexRecords(const std::vector<RunRecord>& records) {
-  RunIndex index;
-  for (const RunRecord& record : records) {
-    index.try_emplace(RunKey{record.tier, record.subtest, record.run}, &record);
-  }
-  return index;
-}
+using RunIndex = std::map<RunId, const RunRecord*>;
 
 double Mean(const std::vector<double>& values) {
   if (values.empty()) return 0;
@@ -58,7 +47,7 @@ SubtestMetrics ComputeSubtest(const Tier& tier, const std::string& subtest, cons
   metrics.expected_runs = tier.runs;
   std::vector<double> scores;
   for (int run = 1; run <= tier.runs; ++run) {
-    const auto found = index.find(RunKey{tier.id, subtest, run});
+    const auto found = index.find(RunId{tier.id, subtest, run});
     if (found == index.end()) continue;
     const RunRecord& record = *found->second;
     scores.push_back(record.score);
@@ -116,7 +105,7 @@ TierMetrics ComputeTier(const Tier& tier, const RunIndex& index) {
 }  // namespace
 
 ExperimentMetrics ComputeMetrics(const Plan& plan, const std::vector<RunRecord>& records) {
-  const RunIndex index = IndexRecords(records);
+  const RunIndex index = IndexFirstRecords(records);
   ExperimentMetrics metrics;
   metrics.name = plan.name;
   for (const Tier& tier : plan.tiers) {

@@ -121,17 +121,6 @@ std::string FailureMessage(const RunRecord& record) {
   return message;
 }
 
-using RunKey = std::tuple<std::string, std::string, int>;
-
-/// First record of each run wins, as in ComputeMetrics.
-std::map<RunKey, const RunRecord*> IndexRecords(const std::vector<RunRecord>& records) {
-  std::map<RunKey, const RunRecord*> index;
-  for (const RunRecord& record : records) {
-    index.try_emplace(RunKey{record.tier, record.subtest, record.run}, &record);
-  }
-  return index;
-}
-
 struct SuiteCounts {
   int tests = 0;
   int failures = 0;
@@ -168,12 +157,12 @@ std::string CountsAttributes(const SuiteCounts& counts) {
          "\" time=\"" + Format("%.3f", counts.time) + "\"";
 }
 
-std::string TestsuiteXml(const Tier& tier, const std::map<RunKey, const RunRecord*>& index,
+std::string TestsuiteXml(const Tier& tier, const std::map<RunId, const RunRecord*>& index,
                          SuiteCounts& counts) {
   std::string cases;
   for (const std::string& subtest : tier.subtests) {
     for (int run = 1; run <= tier.runs; ++run) {
-      const auto found = index.find(RunKey{tier.id, subtest, run});
+      const auto found = index.find(RunId{tier.id, subtest, run});
       cases += TestcaseXml(tier.id + "." + subtest, run,
                            found == index.end() ? nullptr : found->second, counts);
     }
@@ -326,7 +315,7 @@ std::string RenderReportMarkdown(const ExperimentMetrics& metrics) {
 }
 
 std::string RenderJunitXml(const Plan& plan, const std::vector<RunRecord>& records) {
-  const auto index = IndexRecords(records);
+  const auto index = IndexFirstRecords(records);
   SuiteCounts total;
   std::string suites;
   for (const Tier& tier : plan.tiers) {

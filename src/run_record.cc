@@ -124,4 +124,12 @@ void from_json(const json& in, RunRecord& record) {
   record = std::move(parsed);
 }
 
+std::map<RunId, const RunRecord*> IndexFirstRecords(const std::vector<RunRecord>& records) {
+  std::map<RunId, const RunRecord*> index;
+  for (const RunRecord& record : records) {
+    index.try_emplace(RunId{record.tier, record.subtest, record.run}, &record);
+  }
+  return index;
+}
+
 }  // namespace tierun

@@ -5,8 +5,11 @@
 /// from these records (metrics.h), never stored as separate state.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,10 +37,17 @@ struct RunRecord {
   std::optional<int> exit_code;
   std::optional<int> signal;
   double duration_s = 0;
-  std::string started_at;   ///< UTC, ISO 8601 ("2026-11-29T00:04:26.123Z").
+  std::string started_at;  ///< UTC, ISO 8601 ("2026-11-29T00:04:26.123Z").
   std::string finished_at;
   bool operator==(const RunRecord&) const = default;
 };
+
+/// Identifies a run: (tier, sub-test, run number).
+using RunId = std::tuple<std::string, std::string, int>;
+
+/// Each run's first record; a later record of the same run is ignored (see
+/// metrics.h). The pointers point into `records`.
+std::map<RunId, const RunRecord*> IndexFirstRecords(const std::vector<RunRecord>& records);
 
 void to_json(nlohmann::json& json, const RunRecord& record);
 /// Throws nlohmann::json::exception on a malformed record (callers turn it
