@@ -57,3 +57,38 @@ DEFAULT_SIGINT=(perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die "exec $ARGV[0]
 probe_pid() {
   awk -v id="$2" '$1 == "begin" && $2 == id { print $3 }' "$1"
 }
+
+# --- Helpers of the `tierun run` tests (run_*_test.sh) ---
+
+# toml_list WORD...: a TOML array of basic strings, ["a", "b"] (no escaping:
+# the words are paths and ids of the test, free of quotes and backslashes).
+toml_list() {
+  local out="" word
+  for word in "$@"; do out+="${out:+, }\"$word\""; done
+  echo "[$out]"
+}
+
+# read_notifications FD COUNT [SECONDS]: reads COUNT lines that probes wrote
+# with --notify to a FIFO the test holds open on FD (`exec {fd}<>fifo`, so no
+# line is lost between reads); prints them. Fails after SECONDS (default 60).
+read_notifications() {
+  local fd=$1 count=$2 seconds=${3:-60} line i
+  for ((i = 0; i < count; i++)); do
+    read -r -t "$seconds" line <&"$fd" || fail "only $i of $count notifications came"
+    echo "$line"
+  done
+}
+
+# json_get FILE EXPR: prints the Python expression EXPR over the JSON in FILE,
+# bound to `d` (e.g. json_get report.json 'd["status"]').
+json_get() {
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# wait_gone PID...: each PID (not our child) has ended; fails after 30 s.
+wait_gone() {
+  local pid
+  for pid in "$@"; do
+    timeout 30 tail -s 0.05 --pid="$pid" -f /dev/null || fail "process $pid still runs"
+  done
+}
