@@ -58,12 +58,12 @@ Status WriteFileAtomically(const std::string& path, std::string_view content) {
   if (Status made = MakeDirectories(Parent(path)); !made) return made;
   // The pid keeps two writers of the same file from sharing a temporary.
   const std::string temporary = path + ".tmp." + std::to_string(getpid());
-  UniqueFd fd(RetryOnEintr([&] {
-    return open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  }));
+  UniqueFd fd(RetryOnEintr(
+      [&] { return open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); }));
   if (!fd) return jobserver::SystemError("cannot create " + temporary);
   Status written = WriteAll(fd.get(), content, temporary);
-  if (written && fsync(fd.get()) == -1) written = jobserver::SystemError("cannot sync " + temporary);
+  if (written && fsync(fd.get()) == -1)
+    written = jobserver::SystemError("cannot sync " + temporary);
   fd.reset();
   if (written && rename(temporary.c_str(), path.c_str()) == -1) {
     written = jobserver::SystemError("cannot rename " + temporary + " to " + path);

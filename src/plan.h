@@ -39,8 +39,8 @@ struct CommandSpec {
 };
 
 struct RetryPolicy {
-  int attempts = 1;                   ///< Total attempts per run, >= 1.
-  Milliseconds backoff{1000};         ///< Before the 2nd attempt; doubled after.
+  int attempts = 1;            ///< Total attempts per run, >= 1.
+  Milliseconds backoff{1000};  ///< Before the 2nd attempt; doubled after.
   std::vector<int> transient_exit_codes;
   std::vector<std::string> transient_stderr;  ///< Substrings, case-insensitive.
   bool operator==(const RetryPolicy&) const = default;
