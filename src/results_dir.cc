@@ -1,5 +1,6 @@
 #include "src/results_dir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -46,6 +47,23 @@ Result<std::string> MoveAside(const std::string& path, const std::string& infix)
     return target;
   }
   return Error{ErrorKind::kSystem, "no free name to move " + path + " aside"};
+}
+
+/// True when `dir` holds nothing but what Create() makes before plan.json
+/// exists: the lock file and plan.json's temporary.
+bool HoldsOnlyCreationLeftovers(const std::string& dir) {
+  DIR* stream = opendir(dir.c_str());
+  if (stream == nullptr) return false;
+  bool only_leftovers = true;
+  while (const struct dirent* entry = readdir(stream)) {
+    const std::string_view name = entry->d_name;
+    if (name == "." || name == ".." || name == ".lock" || name.starts_with("plan.json.tmp.")) {
+      continue;
+    }
+    only_leftovers = false;
+  }
+  closedir(stream);
+  return only_leftovers;
 }
 
 Result<UniqueFd> Lock(const std::string& dir) {
@@ -133,6 +151,8 @@ Result<ResultsDirectory> PrepareResultsDirectory(const Plan& plan, bool fresh) {
   const std::string dir = ExperimentDirectory(plan);
   if (!Exists(dir)) return Create(plan, dir);
   if (!Exists(dir + "/plan.json")) {
+    // A runner killed between mkdir and writing plan.json leaves only these.
+    if (HoldsOnlyCreationLeftovers(dir)) return Create(plan, dir);
     return Error{ErrorKind::kInvalid, dir +
                                           " exists but was not made by tierun (no plan.json); "
                                           "move it away or choose another results directory"};

@@ -102,6 +102,16 @@ TEST_F(ResultsDirTest, RefusesForeignDirectory) {
   EXPECT_TRUE(Exists(dir_ + "/notes.txt"));
 }
 
+// A runner killed before plan.json was written left only its lock (and maybe
+// plan.json's temporary): the directory is taken over, not refused.
+TEST_F(ResultsDirTest, AdoptsDirectoryOfARunnerKilledWhileCreatingIt) {
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/.lock", "").ok());
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/plan.json.tmp.123", "{\"ha").ok());
+  auto results = PrepareResultsDirectory(plan_, false);
+  ASSERT_TRUE(results.ok()) << results.error().message;
+  EXPECT_TRUE(Exists(dir_ + "/plan.json"));
+}
+
 // Atomic writes leave no temporary behind and replace the old content.
 TEST(AtomicFileTest, ReplacesContentWithoutLeftovers) {
   test::ScopedTempDir temp;
