@@ -114,6 +114,8 @@ Result<AgentReport> ParseAgentReport(std::string_view text, const std::string& p
 Result<AgentReport> ReadAgentReport(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return AgentReport{};
+  // A FIFO or device here would block the event loop on open().
+  if (!S_ISREG(st.st_mode)) return Error{ErrorKind::kInvalid, path + ": not a regular file"};
   Result<std::string> text = ReadWholeFile(path);
   if (!text) return text.error();
   return ParseAgentReport(*text, path);

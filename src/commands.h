@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "jobserver/makeflags.h"
 #include "jobserver/server.h"
 
 namespace tierun {
@@ -65,5 +66,10 @@ int RebuildReport(const std::string& directory);
 
 /// Number of CPUs this process may use (the default for -j).
 int DefaultJobs();
+
+/// Slots of a pool tierun creates when none is inherited: -j N if given;
+/// else 1 under a make that has no pool (make without -j, or -j1, runs
+/// serially, cargo#17209); else the CPUs.
+int OwnPoolSlots(int jobs, const jobserver::MakeflagsEnvironment& env);
 
 }  // namespace tierun

@@ -148,13 +148,6 @@ int ExecOnSlot(const ExecOptions& options, Client* client, PoolId pool, ScopedSi
   return RunChild(kWho, spawn, signals, std::move(supervise));
 }
 
-/// The pool size when none is inherited: -j N, else 1 under make (make
-/// without -j, or with -j1, runs serially; cargo#17209), else the CPUs.
-int OwnPoolSlots(const ExecOptions& options, const jobserver::MakeflagsEnvironment& env) {
-  if (options.jobs > 0) return options.jobs;
-  return env.makeflags ? 1 : DefaultJobs();
-}
-
 }  // namespace
 
 int RunExec(const ExecOptions& options) {
@@ -170,7 +163,7 @@ int RunExec(const ExecOptions& options) {
   }
   auto auth = jobserver::ChooseAuth(env);
   if (auth && auth->style == jobserver::AuthStyle::kNone && !auth->disabled) {
-    return ExecWithOwnPool(options, OwnPoolSlots(options, env), *signals);
+    return ExecWithOwnPool(options, OwnPoolSlots(options.jobs, env), *signals);
   }
   if (options.jobs > 0) Warn("-j is ignored: a jobserver pool is inherited from the environment");
   jobserver::ClientOptions client_options;

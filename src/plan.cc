@@ -63,6 +63,12 @@ std::optional<std::string> IdProblem(const std::string& id) {
     }
   }
   if (id == ".") return "'.' is not a valid id";
+  // Beside the report files of its level, a run directory must not collide.
+  if (id[0] == '.') return "id '" + id + "' must not start with '.'";
+  for (const char* reserved :
+       {"report.json", "report.md", "junit.xml", "plan.json", "events.jsonl"}) {
+    if (id == reserved) return "id '" + id + "' is reserved for tierun's reports";
+  }
   if (id.find("..") != std::string::npos) return "id '" + id + "' must not contain '..'";
   return std::nullopt;
 }

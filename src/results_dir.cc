@@ -163,7 +163,8 @@ Result<ResultsDirectory> PrepareResultsDirectory(const Plan& plan, bool fresh) {
   if (!stored) return stored.error();
   const bool same_plan = (*stored)["hash"] == PlanHash(plan);
   if (fresh) {
-    lock->reset();
+    // Moved while still locked: the lock follows the inode, so no other
+    // runner can slip in between.
     Result<std::string> old = MoveAside(dir, ".old.");
     if (!old) return old.error();
     Result<ResultsDirectory> created = Create(plan, dir);

@@ -74,7 +74,7 @@ Result<AgentPool> OpenAgentPool(const RunOptions& options,
                                 const jobserver::MakeflagsEnvironment& env) {
   Result<jobserver::Auth> auth = jobserver::ChooseAuth(env);
   if (auth && auth->style == jobserver::AuthStyle::kNone && !auth->disabled) {
-    return CreateOwnPool(options.jobs > 0 ? options.jobs : DefaultJobs(), "no jobserver inherited");
+    return CreateOwnPool(OwnPoolSlots(options.jobs, env), "no jobserver inherited");
   }
   auto client = auth ? jobserver::Client::Join(*auth) : Result<jobserver::Client>(auth.error());
   if (!client) {

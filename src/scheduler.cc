@@ -46,6 +46,19 @@ std::chrono::milliseconds Backoff(const RetryPolicy& retry, int next_attempt) {
   return std::chrono::milliseconds(static_cast<int64_t>(base * jitter(random)));
 }
 
+/// Adds the cost and tokens of attempts 1..attempt-1 (result.attemptN.json)
+/// to `report`: a retried run cost all of its attempts.
+void AddEarlierAttempts(const std::string& run_dir, int attempt, AgentReport& report) {
+  for (int earlier = 1; earlier < attempt; ++earlier) {
+    auto previous =
+        ReadAgentReport(run_dir + "/result.attempt" + std::to_string(earlier) + ".json");
+    if (!previous || !previous->cost_usd) continue;
+    report.cost_usd = report.cost_usd.value_or(0) + *previous->cost_usd;
+    report.tokens.input += previous->tokens.input;
+    report.tokens.output += previous->tokens.output;
+  }
+}
+
 }  // namespace
 
 Scheduler::Scheduler(const Plan& plan, std::string experiment_dir, WorkQueue& queue,
@@ -91,15 +104,16 @@ void Scheduler::LaunchWhatFits() {
       RunKey key = judges_waiting_.front().first;
       RunRecord record = std::move(judges_waiting_.front().second);
       judges_waiting_.erase(judges_waiting_.begin());
-      if (Launch(key, true, std::move(token))) children_.back()->record = std::move(record);
+      Launch(key, std::move(token), std::move(record));
       continue;
     }
-    if (std::optional<RunKey> key = queue_.Next(now)) Launch(*key, false, std::move(token));
+    if (std::optional<RunKey> key = queue_.Next(now)) Launch(*key, std::move(token), std::nullopt);
   }
 }
 
-bool Scheduler::Launch(RunKey key, bool judge, jobserver::Token token) {
+void Scheduler::Launch(RunKey key, jobserver::Token token, std::optional<RunRecord> judged) {
   const Tier& tier = plan_.tiers[key.tier];
+  const bool judge = judged.has_value();
   AttemptSpec spec{&plan_,
                    &tier,
                    key.subtest,
@@ -111,18 +125,16 @@ bool Scheduler::Launch(RunKey key, bool judge, jobserver::Token token) {
                    options_.inherit_fds};
   jobserver::Result<Subprocess> process = StartAttempt(spec);
   if (!process) {
+    // Not the run's fault (a missing program, no fds left): recording it
+    // would make it permanent. Stop; the run stays to be run next time.
     token.Return();
-    RunRecord record;
-    record.status = "error";
-    record.attempts = key.attempt;
-    record.started_at = record.finished_at = UtcNow();
-    progress_.Note("tierun: " + process.error().message);
-    progress_.Started(key.tier);
-    Complete(key, std::move(record));
-    return false;
+    progress_.Note("tierun: " + process.error().message + "; stopping");
+    Stop(kStopForFailure);
+    return;
   }
   auto child = std::make_unique<Child>(
       Child{key, judge, std::move(*process), std::move(token), Clock::now(), UtcNow()});
+  if (judged) child->record = std::move(*judged);
   if (tier.timeout.count() > 0) child->deadline = child->started + tier.timeout;
   nlohmann::json fields = Describe(key);
   fields["pid"] = child->process.pid();
@@ -131,10 +143,12 @@ bool Scheduler::Launch(RunKey key, bool judge, jobserver::Token token) {
   events_.Record(judge ? "judge_start" : "start", fields);
   if (!judge) progress_.Started(key.tier);
   children_.push_back(std::move(child));
-  return true;
 }
 
 void Scheduler::Reap(Child& child, const ExitStatus& status) {
+  // Nothing the attempt started may outlive its slot; then the slot goes
+  // back, however the attempt ended.
+  child.process.KillRemainingGroup();
   child.token.Return();  // The slot goes back first, however the attempt ended.
   if (stop_signal_ != 0) {
     nlohmann::json fields = Describe(child.key);
@@ -166,15 +180,17 @@ void Scheduler::FinishAgent(Child& child, const ExitStatus& status) {
     Complete(key, std::move(record));
     return;
   }
-  const bool transient = IsTransientFailure(plan_.retry, status,
-                                            ReadTail(run_dir + "/stderr.log", kStderrTailBytes)) ||
-                         report->retry_after_s.has_value();
+  if (report->retry_after_s) PauseLaunches(*report->retry_after_s, key);
+  record.passed = report->passed.value_or(status.code() == 0);
+  const std::string stderr_tail = ReadTail(run_dir + "/stderr.log", kStderrTailBytes);
+  const bool transient = !record.passed && (report->retry_after_s.has_value() ||
+                                            IsTransientFailure(plan_.retry, status, stderr_tail));
   if (transient && key.attempt < plan_.retry.attempts) {
-    ScheduleRetry(key, status.Describe(), report->retry_after_s);
+    ScheduleRetry(key, status.Describe());
     return;
   }
-  record.passed = report->passed.value_or(status.code() == 0);
   record.score = report->score.value_or(record.passed ? 1.0 : 0.0);
+  AddEarlierAttempts(run_dir, key.attempt, *report);
   record.cost_usd = report->cost_usd;
   record.tokens = report->tokens;
   record.status = record.passed ? "passed" : "failed";
@@ -193,6 +209,7 @@ void Scheduler::FinishJudge(Child& child, const ExitStatus& status) {
   if (child.timed_out || status.signaled() || !judgment) {
     record.status = "error";  // The agent ran, but nobody could judge it.
     record.passed = false;
+    record.score = 0;
     if (!judgment) progress_.Note("tierun: " + judgment.error().message);
   } else {
     record.passed = judgment->passed.value_or(status.code() == 0);
@@ -222,18 +239,20 @@ void Scheduler::Complete(const RunKey& key, RunRecord record) {
   progress_.Finished(key.tier, record);
 }
 
-void Scheduler::ScheduleRetry(const RunKey& key, const std::string& why,
-                              std::optional<double> retry_after_s) {
+void Scheduler::PauseLaunches(double seconds, const RunKey& key) {
+  // Clamped: a negative value means nothing, a huge one a day at most.
+  const double clamped = std::clamp(seconds, 0.0, kMaxPauseSeconds);
+  const auto pause = std::chrono::milliseconds(static_cast<int64_t>(clamped * 1000));
+  paused_until_ = std::max(paused_until_, Clock::now() + pause);
+  events_.Record("pause", {{"seconds", clamped}, {"tier", plan_.tiers[key.tier].id}});
+  progress_.Note("tierun: rate limited: pausing every launch, in every tier, for " +
+                 std::to_string(clamped) + " s");
+}
+
+void Scheduler::ScheduleRetry(const RunKey& key, const std::string& why) {
   const Clock::time_point now = Clock::now();
-  Clock::time_point not_before = now + Backoff(plan_.retry, key.attempt + 1);
-  if (retry_after_s) {
-    const auto pause = std::chrono::milliseconds(static_cast<int64_t>(*retry_after_s * 1000));
-    paused_until_ = std::max(paused_until_, now + pause);
-    events_.Record("pause", {{"seconds", *retry_after_s}, {"tier", plan_.tiers[key.tier].id}});
-    progress_.Note("tierun: rate limited: pausing every launch for " +
-                   std::to_string(*retry_after_s) + " s");
-  }
-  not_before = std::max(not_before, paused_until_);
+  const Clock::time_point not_before =
+      std::max(now + Backoff(plan_.retry, key.attempt + 1), paused_until_);
   nlohmann::json fields = Describe(key);
   fields["why"] = why;
   events_.Record("retry", fields);
@@ -251,7 +270,7 @@ void Scheduler::Stop(int signal_number) {
   const Clock::time_point kill_at = Clock::now() + options_.grace;
   for (auto& child : children_) {
     child->process.Signal(SIGTERM);
-    child->kill_at = kill_at;
+    if (!child->kill_at || kill_at < *child->kill_at) child->kill_at = kill_at;
   }
 }
 
@@ -288,8 +307,35 @@ int Scheduler::PollTimeoutMs(Clock::time_point now) const {
   return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1 << 30));
 }
 
+void Scheduler::HandleSignals(ScopedSignalFd& signals) {
+  while (const int signal_number = signals.Read()) {
+    if (stop_signal_ == 0) {
+      Stop(signal_number);
+    } else {
+      for (auto& child : children_) child->process.Signal(SIGKILL);  // Second signal.
+    }
+  }
+}
+
+void Scheduler::ReapExited() {
+  for (size_t i = 0; i < children_.size();) {
+    std::optional<ExitStatus> status = children_[i]->process.TryWait();
+    if (!status) {
+      ++i;
+      continue;
+    }
+    std::unique_ptr<Child> child = std::move(children_[i]);
+    children_.erase(children_.begin() + static_cast<ptrdiff_t>(i));
+    Reap(*child, *status);
+  }
+}
+
 int Scheduler::Run(ScopedSignalFd& signals) {
   while (true) {
+    // Agents that ended on their own count as finished before a signal that
+    // arrived in the same wake-up; a signal stops launches before they start.
+    ReapExited();
+    HandleSignals(signals);
     const Clock::time_point now = Clock::now();
     HandleDeadlines(now);
     LaunchWhatFits();
@@ -297,31 +343,13 @@ int Scheduler::Run(ScopedSignalFd& signals) {
       return stop_signal_;
     }
     std::vector<struct pollfd> fds = {{signals.fd(), POLLIN, 0}};
-    const bool want_token = CanLaunch(now) && HasStartableWork(now);
+    // A gone pool's fd stays readable (EOF): polling it would spin.
+    const bool want_token = CanLaunch(now) && HasStartableWork(now) && !client_.pool_gone();
     fds.push_back({want_token ? client_.readiness_fd() : -1, POLLIN, 0});
     for (const auto& child : children_) fds.push_back({child->process.pidfd(), POLLIN, 0});
     if (poll(fds.data(), fds.size(), PollTimeoutMs(Clock::now())) == -1 && errno != EINTR) {
       perror("tierun run: poll");
-      Stop(SIGTERM);
-    }
-    if (fds[0].revents & POLLIN) {
-      while (const int signal_number = signals.Read()) {
-        if (stop_signal_ == 0) {
-          Stop(signal_number);
-        } else {
-          for (auto& child : children_) child->process.Signal(SIGKILL);  // Second signal.
-        }
-      }
-    }
-    for (size_t i = 0; i < children_.size();) {
-      std::optional<ExitStatus> status = children_[i]->process.TryWait();
-      if (!status) {
-        ++i;
-        continue;
-      }
-      std::unique_ptr<Child> child = std::move(children_[i]);
-      children_.erase(children_.begin() + static_cast<ptrdiff_t>(i));
-      Reap(*child, *status);
+      Stop(kStopForFailure);
     }
   }
 }

@@ -58,14 +58,19 @@ class Scheduler {
   using Clock = std::chrono::steady_clock;
   struct Child;
 
+  static constexpr double kMaxPauseSeconds = 24 * 3600;
+
   void LaunchWhatFits();
-  bool Launch(RunKey key, bool judge, jobserver::Token token);
+  /// Starts the agent, or with `judged` (the agent's record) its judge.
+  void Launch(RunKey key, jobserver::Token token, std::optional<RunRecord> judged);
+  void HandleSignals(ScopedSignalFd& signals);
+  void ReapExited();
+  void PauseLaunches(double seconds, const RunKey& key);
   void Reap(Child& child, const ExitStatus& status);
   void FinishAgent(Child& child, const ExitStatus& status);
   void FinishJudge(Child& child, const ExitStatus& status);
   void Complete(const RunKey& key, RunRecord record);
-  void ScheduleRetry(const RunKey& key, const std::string& why,
-                     std::optional<double> retry_after_s);
+  void ScheduleRetry(const RunKey& key, const std::string& why);
   void Stop(int signal_number);
   void HandleDeadlines(Clock::time_point now);
   int PollTimeoutMs(Clock::time_point now) const;

@@ -19,6 +19,11 @@ int DefaultJobs() {
   return cpus > 0 ? static_cast<int>(cpus) : 1;
 }
 
+int OwnPoolSlots(int jobs, const jobserver::MakeflagsEnvironment& env) {
+  if (jobs > 0) return jobs;
+  return env.makeflags ? 1 : DefaultJobs();
+}
+
 int RunServe(const ServeOptions& options) {
   auto signals = ScopedSignalFd::BlockTerminationSignals();
   if (!signals) {

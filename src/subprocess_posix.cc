@@ -142,6 +142,10 @@ ExitStatus Subprocess::Wait() {
   return ExitStatus::FromWaitStatus(status);
 }
 
+void Subprocess::KillRemainingGroup() {
+  if (pid_ > 0 && own_group_ && reaped_) kill(-pid_, SIGKILL);
+}
+
 void Subprocess::Signal(int signal_number) {
   if (pid_ <= 0 || reaped_) return;
   // A zombie's group still exists, so this cannot hit a recycled pid.

@@ -55,6 +55,10 @@ class Subprocess {
   ExitStatus Wait();
   /// Sends a signal to the child's group (or the child when it has none).
   void Signal(int signal_number);
+  /// After the child was reaped: SIGKILL to what is left of its group, so
+  /// nothing it started outlives the slot it ran on. Call right after the
+  /// reap (the group id cannot be reused while members remain).
+  void KillRemainingGroup();
 
  private:
   Subprocess(pid_t pid, jobserver::UniqueFd pidfd, bool own_group);
