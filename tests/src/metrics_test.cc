@@ -6,8 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/plan_builders.h"
+
 namespace tierun {
 namespace {
+
+using test::MakePlan;
+using test::MakeTier;
 
 constexpr double kTolerance = 1e-6;
 
@@ -19,15 +24,7 @@ struct RunSpec {
 
 RunRecord MakeRecord(const std::string& tier, const std::string& subtest, int run,
                      const RunSpec& spec) {
-  RunRecord record;
-  record.tier = tier;
-  record.subtest = subtest;
-  record.run = run;
-  record.status = spec.passed ? "passed" : "failed";
-  record.passed = spec.passed;
-  record.score = spec.score;
-  record.cost_usd = spec.cost;
-  return record;
+  return test::MakeRecord(tier, subtest, run, spec.score, spec.passed, spec.cost);
 }
 
 /// Records run_01, run_02, ... of one sub-test.
@@ -36,21 +33,6 @@ void AddRuns(std::vector<RunRecord>& records, const std::string& tier, const std
   for (size_t i = 0; i < runs.size(); ++i) {
     records.push_back(MakeRecord(tier, subtest, static_cast<int>(i) + 1, runs[i]));
   }
-}
-
-Tier MakeTier(const std::string& id, std::vector<std::string> subtests, int runs) {
-  Tier tier;
-  tier.id = id;
-  tier.subtests = std::move(subtests);
-  tier.runs = runs;
-  return tier;
-}
-
-Plan MakePlan(std::vector<Tier> tiers) {
-  Plan plan;
-  plan.name = "demo";
-  plan.tiers = std::move(tiers);
-  return plan;
 }
 
 void ExpectOptionalNear(const std::optional<double>& actual, const std::optional<double>& expected,
@@ -144,7 +126,7 @@ TEST(MetricsTest, SubtestStatisticsMatchHandComputedValues) {
     AddRuns(records, "T0", "00", c.runs);
     const int planned = static_cast<int>(c.runs.size());
     const ExperimentMetrics metrics =
-        ComputeMetrics(MakePlan({MakeTier("T0", {"00"}, planned)}), records);
+        ComputeMetrics(MakePlan("demo", {MakeTier("T0", {"00"}, planned)}), records);
     ASSERT_EQ(metrics.tiers.size(), 1u);
     ASSERT_EQ(metrics.tiers[0].subtests.size(), 1u);
     const SubtestMetrics& subtest = metrics.tiers[0].subtests[0];
@@ -163,7 +145,8 @@ TEST(MetricsTest, SubtestStatisticsMatchHandComputedValues) {
 // A sub-test nobody ran yet is all zeros and has no cost-of-pass; a tier
 // without any run has no best sub-test; no tier means no frontier.
 TEST(MetricsTest, NothingRunYetHasNoBestAndNoFrontier) {
-  const ExperimentMetrics metrics = ComputeMetrics(MakePlan({MakeTier("T0", {"00"}, 3)}), {});
+  const ExperimentMetrics metrics =
+      ComputeMetrics(MakePlan("demo", {MakeTier("T0", {"00"}, 3)}), {});
   ASSERT_EQ(metrics.tiers.size(), 1u);
   const SubtestMetrics& subtest = metrics.tiers[0].subtests.at(0);
   EXPECT_EQ(subtest.expected_runs, 3);
@@ -221,7 +204,7 @@ TEST(MetricsTest, BestSubtestBreaksTiesInOrder) {
     AddRuns(records, "T0", "00", c.first);
     AddRuns(records, "T0", "01", c.second);
     const ExperimentMetrics metrics =
-        ComputeMetrics(MakePlan({MakeTier("T0", {"00", "01"}, 2)}), records);
+        ComputeMetrics(MakePlan("demo", {MakeTier("T0", {"00", "01"}, 2)}), records);
     ASSERT_EQ(metrics.tiers.size(), 1u);
     EXPECT_EQ(metrics.tiers[0].best_subtest, c.best);
     ExpectOptionalNear(metrics.tiers[0].cost_of_pass, c.cost_of_pass, "tier cost_of_pass");
@@ -236,8 +219,8 @@ TEST(MetricsTest, FrontierIsTheCheapestTier) {
   AddRuns(records, "T1", "00", {{1, true, 0.01}, {0, false, 0.01}});  // 0.01 / 0.5 = 0.02
   AddRuns(records, "T2", "00", {{0, false, 0.001}});                  // no pass: none
   AddRuns(records, "T3", "00", {{1, true, 0.01}, {0, false, 0.01}});  // 0.02 again: tie
-  const Plan plan = MakePlan({MakeTier("T0", {"00"}, 2), MakeTier("T1", {"00"}, 2),
-                              MakeTier("T2", {"00"}, 2), MakeTier("T3", {"00"}, 2)});
+  const Plan plan = MakePlan("demo", {MakeTier("T0", {"00"}, 2), MakeTier("T1", {"00"}, 2),
+                                      MakeTier("T2", {"00"}, 2), MakeTier("T3", {"00"}, 2)});
   const ExperimentMetrics metrics = ComputeMetrics(plan, records);
   ASSERT_TRUE(metrics.frontier_cost_of_pass.has_value());
   EXPECT_NEAR(*metrics.frontier_cost_of_pass, 0.02, kTolerance);
@@ -252,8 +235,8 @@ TEST(MetricsTest, NoFrontierWhenNoTierPassed) {
   std::vector<RunRecord> records;
   AddRuns(records, "T0", "00", {{0.3, false, 0.01}});
   AddRuns(records, "T1", "00", {{0.1, false, 0.01}});
-  const ExperimentMetrics metrics =
-      ComputeMetrics(MakePlan({MakeTier("T0", {"00"}, 1), MakeTier("T1", {"00"}, 1)}), records);
+  const ExperimentMetrics metrics = ComputeMetrics(
+      MakePlan("demo", {MakeTier("T0", {"00"}, 1), MakeTier("T1", {"00"}, 1)}), records);
   EXPECT_FALSE(metrics.frontier_cost_of_pass.has_value());
   EXPECT_FALSE(metrics.frontier_tier.has_value());
 }
@@ -267,7 +250,7 @@ TEST(MetricsTest, CountsExpectedAndDoneRunsAndSums) {
   records[0].tokens = {100, 10};
   records[1].tokens = {200, 20};
   records[2].tokens = {1000, 1};
-  const Plan plan = MakePlan({MakeTier("T0", {"00", "01"}, 3), MakeTier("T1", {"00"}, 2)});
+  const Plan plan = MakePlan("demo", {MakeTier("T0", {"00", "01"}, 3), MakeTier("T1", {"00"}, 2)});
   const ExperimentMetrics metrics = ComputeMetrics(plan, records);
   EXPECT_EQ(metrics.name, "demo");
   ASSERT_EQ(metrics.tiers.size(), 2u);
@@ -301,7 +284,8 @@ TEST(MetricsTest, IgnoresRecordsOutsideThePlan) {
       MakeRecord("T0", "00", 3, {1, true, 1.0}),  // the plan has runs 1..2
       MakeRecord("T0", "00", 0, {1, true, 1.0}),  // runs are 1-based
   };
-  const ExperimentMetrics metrics = ComputeMetrics(MakePlan({MakeTier("T0", {"00"}, 2)}), records);
+  const ExperimentMetrics metrics =
+      ComputeMetrics(MakePlan("demo", {MakeTier("T0", {"00"}, 2)}), records);
   EXPECT_EQ(metrics.runs, 0);
   EXPECT_EQ(metrics.total_cost, 0);
   ASSERT_EQ(metrics.tiers.size(), 1u);
@@ -314,7 +298,8 @@ TEST(MetricsTest, RepeatedRunCountsItsFirstRecord) {
       MakeRecord("T0", "00", 1, {1, true, 0.01}),
       MakeRecord("T0", "00", 1, {0, false, 5.0}),
   };
-  const ExperimentMetrics metrics = ComputeMetrics(MakePlan({MakeTier("T0", {"00"}, 2)}), records);
+  const ExperimentMetrics metrics =
+      ComputeMetrics(MakePlan("demo", {MakeTier("T0", {"00"}, 2)}), records);
   const SubtestMetrics& subtest = metrics.tiers.at(0).subtests.at(0);
   EXPECT_EQ(subtest.runs, 1);
   EXPECT_EQ(subtest.passed, 1);
@@ -328,7 +313,7 @@ TEST(MetricsTest, RecordOrderDoesNotMatter) {
   std::vector<RunRecord> records;
   AddRuns(records, "T0", "00", {{0.1, false, 0.1}, {0.7, true, 0.2}, {0.3, false, 0.3}});
   AddRuns(records, "T0", "01", {{0.9, true, 0.7}});
-  const Plan plan = MakePlan({MakeTier("T0", {"00", "01"}, 3)});
+  const Plan plan = MakePlan("demo", {MakeTier("T0", {"00", "01"}, 3)});
   const ExperimentMetrics forward = ComputeMetrics(plan, records);
   std::vector<RunRecord> reversed(records.rbegin(), records.rend());
   const ExperimentMetrics backward = ComputeMetrics(plan, reversed);

@@ -15,41 +15,18 @@
 
 #include "src/atomic_file.h"
 #include "tests/support/jobserver_printers.h"
+#include "tests/support/plan_builders.h"
 #include "tests/support/scoped_temp_dir.h"
 
 namespace tierun {
 namespace {
 
+using test::MakePlan;
+using test::MakeRecord;
+using test::MakeTier;
+
 using jobserver::ErrorKind;
 using nlohmann::json;
-
-RunRecord MakeRecord(const std::string& tier, const std::string& subtest, int run, double score,
-                     bool passed, std::optional<double> cost) {
-  RunRecord record;
-  record.tier = tier;
-  record.subtest = subtest;
-  record.run = run;
-  record.status = passed ? "passed" : "failed";
-  record.passed = passed;
-  record.score = score;
-  record.cost_usd = cost;
-  return record;
-}
-
-Tier MakeTier(const std::string& id, std::vector<std::string> subtests, int runs) {
-  Tier tier;
-  tier.id = id;
-  tier.subtests = std::move(subtests);
-  tier.runs = runs;
-  return tier;
-}
-
-Plan MakePlan(std::string name, std::vector<Tier> tiers) {
-  Plan plan;
-  plan.name = std::move(name);
-  plan.tiers = std::move(tiers);
-  return plan;
-}
 
 RunRecord FullRecord() {
   RunRecord record = MakeRecord("T1", "03", 7, 0.75, true, 0.0125);

@@ -6,20 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/plan_builders.h"
+
 namespace tierun {
 namespace {
 
-using Clock = WorkQueue::Clock;
+using test::MakeTier;
 
-Tier MakeTier(std::string id, std::vector<std::string> subtests, int runs,
-              std::vector<std::string> depends_on = {}) {
-  Tier tier;
-  tier.id = std::move(id);
-  tier.subtests = std::move(subtests);
-  tier.runs = runs;
-  tier.depends_on = std::move(depends_on);
-  return tier;
-}
+using Clock = WorkQueue::Clock;
 
 std::vector<size_t> All(const Plan& plan) {
   std::vector<size_t> all;
