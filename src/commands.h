@@ -54,6 +54,7 @@ struct RunOptions {
   bool fail_on_failure = false;
   std::string junit_path;
   std::string progress = "auto";
+  std::string resource_type = "agents";  ///< The CTest resource type that caps agents.
   std::chrono::milliseconds grace{std::chrono::seconds(5)};
 };
 
@@ -63,6 +64,9 @@ int RunExperiment(const RunOptions& options);
 /// `tierun report DIR`: rebuilds the reports of a results directory from its
 /// run reports and prints report.md.
 int RebuildReport(const std::string& directory);
+
+/// `tierun resource-spec`: prints a CTest resource spec of `slots` slots.
+int PrintResourceSpec(int slots, const std::string& type, const std::string& id);
 
 /// Number of CPUs this process may use (the default for -j).
 int DefaultJobs();

@@ -90,10 +90,33 @@ void AddRun(CLI::App& app, RunOptions& options, double& grace) {
                 "Exit 1 when a run did not pass (default: 0 once every run is recorded)");
   run->add_option("--grace", grace, "Seconds between SIGTERM and SIGKILL for agents")
       ->capture_default_str();
+  run->add_option("--resource-type", options.resource_type,
+                  "Under ctest with a resource spec, run at most as many agents as slots of this "
+                  "type were allocated to the test (CTEST_RESOURCE_GROUP_*)")
+      ->capture_default_str();
   run->footer(
       "\nExit codes: 0 every run recorded; 1 a run failed (with --fail-on-failure); 2 plan or\n"
       "usage error (nothing written); 3 infrastructure error (pool, results disk); 130/143\n"
       "interrupted by SIGINT/SIGTERM (the reports of finished runs are written).");
+}
+
+struct ResourceSpecOptions {
+  int slots = 0;
+  std::string type = "agents";
+  std::string id = "local";
+};
+
+void AddResourceSpec(CLI::App& app, ResourceSpecOptions& options) {
+  CLI::App* spec = app.add_subcommand(
+      "resource-spec",
+      "Print a CTest resource spec (JSON) of N slots, for ctest --resource-spec-file or\n"
+      "CTEST_RESOURCE_SPEC_FILE; tests with RESOURCE_GROUPS \"<type>:1\" then share N slots.");
+  spec->add_option("--slots", options.slots, "Slots of the one resource instance")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  spec->add_option("--type", options.type, "Resource type (lower case: ^[a-z_][a-z0-9_]*$)")
+      ->capture_default_str();
+  spec->add_option("--id", options.id, "Instance id (^[a-z0-9_]+$)")->capture_default_str();
 }
 
 void AddReport(CLI::App& app, std::string& directory) {
@@ -121,6 +144,8 @@ int Main(int argc, char** argv) {
   std::string style = "auto";
   AddRun(app, run_options, run_grace);
   AddReport(app, report_directory);
+  ResourceSpecOptions spec_options;
+  AddResourceSpec(app, spec_options);
   AddExec(app, exec_options, exec_grace);
   AddServe(app, serve_options, serve_grace, style);
   try {
@@ -134,6 +159,9 @@ int Main(int argc, char** argv) {
     return RunExperiment(run_options);
   }
   if (app.got_subcommand("report")) return RebuildReport(report_directory);
+  if (app.got_subcommand("resource-spec")) {
+    return PrintResourceSpec(spec_options.slots, spec_options.type, spec_options.id);
+  }
   if (app.got_subcommand("exec")) {
     exec_options.grace = Seconds(exec_grace);
     return RunExec(exec_options);

@@ -1,5 +1,6 @@
 // `tierun run [PLAN]`: an experiment's tiers under one global limit.
 
+#include <limits.h>
 #include <stdio.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include "jobserver/server.h"
 #include "src/atomic_file.h"
 #include "src/commands.h"
+#include "src/ctest_resources.h"
 #include "src/event_log.h"
 #include "src/progress.h"
 #include "src/reports.h"
@@ -71,10 +73,12 @@ Result<AgentPool> CreateOwnPool(int slots, std::string why) {
 /// an extra cap. A pool advertised but unusable leaves us the one slot our
 /// parent paid for.
 Result<AgentPool> OpenAgentPool(const RunOptions& options,
-                                const jobserver::MakeflagsEnvironment& env) {
+                                const jobserver::MakeflagsEnvironment& env,
+                                std::optional<int> ctest_slots) {
   Result<jobserver::Auth> auth = jobserver::ChooseAuth(env);
   if (auth && auth->style == jobserver::AuthStyle::kNone && !auth->disabled) {
-    return CreateOwnPool(OwnPoolSlots(options.jobs, env), "no jobserver inherited");
+    const int slots = std::min(OwnPoolSlots(options.jobs, env), ctest_slots.value_or(INT_MAX));
+    return CreateOwnPool(slots, ctest_slots ? "CTest resource slots" : "no jobserver inherited");
   }
   auto client = auth ? jobserver::Client::Join(*auth) : Result<jobserver::Client>(auth.error());
   if (!client) {
@@ -83,8 +87,9 @@ Result<AgentPool> OpenAgentPool(const RunOptions& options,
   }
   AgentPool pool;
   pool.cap = options.jobs;
+  if (ctest_slots && (pool.cap <= 0 || *ctest_slots < pool.cap)) pool.cap = *ctest_slots;
   pool.description = "joined the jobserver in " + auth->variable +
-                     (options.jobs > 0 ? ", capped at -j" + std::to_string(options.jobs) : "");
+                     (pool.cap > 0 ? ", capped at " + std::to_string(pool.cap) : "");
   pool.client.emplace(std::move(*client));
   return pool;
 }
@@ -200,7 +205,13 @@ int RunExperiment(const RunOptions& options) {
   for (const std::string& moved : results->moved_aside) {
     fprintf(stderr, "%s: moved aside: %s\n", kWho, moved.c_str());
   }
-  Result<AgentPool> pool = OpenAgentPool(options, env);
+  Result<std::optional<int>> ctest_slots =
+      CTestResourceSlots(options.resource_type, ProcessEnvironment());
+  if (!ctest_slots) {
+    fprintf(stderr, "%s: %s\n", kWho, ctest_slots.error().message.c_str());
+    return kExitUsage;
+  }
+  Result<AgentPool> pool = OpenAgentPool(options, env, *ctest_slots);
   if (!pool) {
     fprintf(stderr, "%s: cannot set up the jobserver: %s\n", kWho, pool.error().message.c_str());
     return kExitInfrastructure;
@@ -238,6 +249,16 @@ int RunExperiment(const RunOptions& options) {
     }
   }
   return RunExitCode(stop, report_code, any_failed, options);
+}
+
+int PrintResourceSpec(int slots, const std::string& type, const std::string& id) {
+  Result<std::string> spec = ResourceSpecJson(slots, type, id);
+  if (!spec) {
+    fprintf(stderr, "tierun resource-spec: %s\n", spec.error().message.c_str());
+    return kExitUsage;
+  }
+  printf("%s", spec->c_str());
+  return kExitOk;
 }
 
 int RebuildReport(const std::string& directory) {
