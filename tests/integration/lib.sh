@@ -92,3 +92,57 @@ wait_gone() {
     timeout 30 tail -s 0.05 --pid="$pid" -f /dev/null || fail "process $pid still runs"
   done
 }
+
+# --- Helpers of the CMake package tests (cmake_*_test.sh) ---
+
+# install_tierun PREFIX: `cmake --install` of the build under test
+# ($TIERUN_BUILD_DIR) into PREFIX.
+install_tierun() {
+  : "${TIERUN_BUILD_DIR:?}"
+  cmake --install "$TIERUN_BUILD_DIR" --prefix "$1" >install.out 2>&1 ||
+    fail "install failed: $(cat install.out)"
+}
+
+# write_tiers_plan FILE NAME TIERS [HOLD_MS]: experiment NAME with TIERS tiers
+# T0.., each of 3 sub-tests x 2 runs of probes that log their run id
+# "<tier>/<subtest>/<run>" to $WORK/log; the last tier depends on T0 and T1.
+write_tiers_plan() {
+  local file=$1 name=$2 tiers=$3 hold=${4:-150} tier
+  cat >"$file" <<PLAN
+[experiment]
+name = "$name"
+runs = 2
+[agent]
+command = ["$PROBE", "--log", "$WORK/log", "--id", "{tier}/{subtest}/{run}", "--hold-ms", "$hold"]
+PLAN
+  for ((tier = 0; tier < tiers; tier++)); do
+    printf '[[tier]]\nid = "T%d"\nsubtests = 3\n' "$tier" >>"$file"
+    ((tier == tiers - 1)) && echo 'depends_on = ["T0", "T1"]' >>"$file"
+  done
+  return 0
+}
+
+# expect_after LOG FIRST_REGEX THEN_REGEX: in the probe log, every run whose id
+# matches THEN_REGEX began after every run matching FIRST_REGEX ended.
+expect_after() {
+  awk -v first="$2" -v then="$3" '
+    $1 == "end" && $2 ~ first { last_end = NR }
+    $1 == "begin" && $2 ~ then && !first_begin { first_begin = NR }
+    END { exit !(last_end && first_begin && last_end < first_begin) }' "$1" ||
+    fail "runs $3 did not wait for runs $2 in $1"
+}
+
+# newer_ctest_dir: prints the bin directory of a ctest >= 3.29 (a jobserver
+# client): the system's, or the one `make deps` unpacked into .tools/cmake.
+newer_ctest_dir() {
+  local dir version
+  for dir in "$(dirname "$(command -v ctest)")" "${TIERUN_TOOLS_CMAKE:-}"; do
+    [[ -x $dir/ctest ]] || continue
+    version=$("$dir/ctest" --version | head -1 | awk '{print $3}')
+    if [[ $(printf '%s\n3.29\n' "$version" | sort -V | head -1) == 3.29 ]]; then
+      echo "$dir"
+      return 0
+    fi
+  done
+  return 1
+}
