@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include "jobserver/unique_fd.h"
 
 namespace tierun {
@@ -56,8 +58,12 @@ Status MakeDirectories(const std::string& path) {
 
 Status WriteFileAtomically(const std::string& path, std::string_view content) {
   if (Status made = MakeDirectories(Parent(path)); !made) return made;
-  // The pid keeps two writers of the same file from sharing a temporary.
-  const std::string temporary = path + ".tmp." + std::to_string(getpid());
+  // Runners sharing a results directory rewrite the same reports at once:
+  // the pid keeps two processes, and the counter two writers in one process,
+  // from sharing a temporary.
+  static std::atomic<unsigned> serial{0};
+  const std::string temporary =
+      path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(serial++);
   UniqueFd fd(RetryOnEintr(
       [&] { return open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); }));
   if (!fd) return jobserver::SystemError("cannot create " + temporary);

@@ -4,11 +4,13 @@
 /// process exit code; only main() exits.
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "jobserver/makeflags.h"
 #include "jobserver/server.h"
+#include "src/plan.h"
 
 namespace tierun {
 
@@ -49,6 +51,8 @@ struct RunOptions {
   std::string plan_path = "tierun.toml";
   int jobs = 0;  ///< Own pool size, or a cap under an inherited pool; 0 = CPUs / none.
   std::vector<std::string> tiers;  ///< Empty: all.
+  std::vector<std::string> runs;   ///< TIER/SUBTEST/RUN items; empty: all.
+  std::string results_dir;         ///< Overrides [experiment] results; empty: the plan's.
   bool fresh = false;
   bool dry_run = false;
   bool fail_on_failure = false;
@@ -60,6 +64,26 @@ struct RunOptions {
 
 /// `tierun run`: runs an experiment's tiers under one global limit.
 int RunExperiment(const RunOptions& options);
+
+struct ListOptions {
+  std::string plan_path = "tierun.toml";
+  std::string results_dir;  ///< Overrides [experiment] results; empty: the plan's.
+};
+
+/// `tierun list`: prints the plan's experiment, tiers and runs for scripts
+/// and the CMake module (RenderRunList).
+int ListExperiment(const ListOptions& options);
+
+/// The text `tierun list` prints: one line per fact, words separated by one
+/// space (ids never hold spaces), for CMake string operations to parse:
+///
+///     experiment <name> <absolute results directory of the experiment>
+///     tier <id> <runs in the tier: runs x sub-tests> <depends_on, comma-separated, or ->
+///     run <tier>/<subtest>/<run number>
+///
+/// Every tier line in plan order, then every run line: tier by tier in plan
+/// order, sub-test by sub-test, runs 1..N.
+std::string RenderRunList(const Plan& plan, const std::string& experiment_dir);
 
 /// `tierun report DIR`: rebuilds the reports of a results directory from its
 /// run reports and prints report.md.
@@ -75,5 +99,12 @@ int DefaultJobs();
 /// else 1 under a make that has no pool (make without -j, or -j1, runs
 /// serially, cargo#17209); else the CPUs.
 int OwnPoolSlots(int jobs, const jobserver::MakeflagsEnvironment& env);
+
+/// Slots of the pool `tierun run` creates when none is inherited: with CTest
+/// resource slots, exactly those (or -j N when it is smaller), whatever the
+/// CPUs -- ctest decided how many agents this test may run; without them,
+/// OwnPoolSlots().
+int RunPoolSlots(int jobs, const jobserver::MakeflagsEnvironment& env,
+                 std::optional<int> ctest_slots);
 
 }  // namespace tierun

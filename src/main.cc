@@ -67,7 +67,9 @@ void AddRun(CLI::App& app, RunOptions& options, double& grace) {
       "run",
       "Run an experiment's tiers under one global limit: the jobserver of make (or cargo,\n"
       "ctest, tierun serve) that started tierun, else a pool of -j N it creates. Results go to\n"
-      "<results>/<name>/ and are resumed when the plan is unchanged.");
+      "<results>/<name>/ and are resumed when the plan is unchanged. Runners of disjoint\n"
+      "--tiers or --runs may share one results directory at the same time (e.g. one CTest\n"
+      "test per tier or per run); overlapping ones, and a run of the whole plan, are refused.");
   run->add_option("plan", options.plan_path, "The plan file")->capture_default_str();
   run->add_option("-j,--jobs", options.jobs,
                   "Pool size when none is inherited (default: CPUs); under an inherited pool, a "
@@ -77,8 +79,16 @@ void AddRun(CLI::App& app, RunOptions& options, double& grace) {
                   "Run only these tiers (their dependencies are "
                   "taken as done)")
       ->delimiter(',');
+  run->add_option("--runs", options.runs,
+                  "Run only these runs, TIER/SUBTEST/RUN with RUN a number (1) or a run "
+                  "directory (run_01); dependencies outside them are taken as done")
+      ->delimiter(',');
+  run->add_option("--results", options.results_dir,
+                  "Results directory instead of the plan's [experiment] results (relative to the "
+                  "current directory); results go to DIR/<name>/");
   run->add_flag("--fresh", options.fresh,
-                "Move existing results aside (<name>.old.N) and start anew");
+                "Move existing results aside (<name>.old.N) and start anew (not with --tiers "
+                "or --runs)");
   run->add_flag("--dry-run,-n", options.dry_run,
                 "Print the runs that would start and start nothing (also under make -n)");
   run->add_option("--junit", options.junit_path, "Also write the JUnit XML report to FILE");
@@ -87,7 +97,8 @@ void AddRun(CLI::App& app, RunOptions& options, double& grace) {
       ->check(CLI::IsMember({"auto", "bar", "plain", "none"}))
       ->capture_default_str();
   run->add_flag("--fail-on-failure", options.fail_on_failure,
-                "Exit 1 when a run did not pass (default: 0 once every run is recorded)");
+                "Exit 1 when a run did not pass -- of --tiers/--runs when given (default: 0 once "
+                "every run is recorded)");
   run->add_option("--grace", grace, "Seconds between SIGTERM and SIGKILL for agents")
       ->capture_default_str();
   run->add_option("--resource-type", options.resource_type,
@@ -96,8 +107,9 @@ void AddRun(CLI::App& app, RunOptions& options, double& grace) {
       ->capture_default_str();
   run->footer(
       "\nExit codes: 0 every run recorded; 1 a run failed (with --fail-on-failure); 2 plan or\n"
-      "usage error (nothing written); 3 infrastructure error (pool, results disk); 130/143\n"
-      "interrupted by SIGINT/SIGTERM (the reports of finished runs are written).");
+      "usage error, or what this run needs is in use by another tierun run (nothing written);\n"
+      "3 infrastructure error (pool, results disk); 130/143 interrupted by SIGINT/SIGTERM\n"
+      "(the reports of finished runs are written).");
 }
 
 struct ResourceSpecOptions {
@@ -119,6 +131,23 @@ void AddResourceSpec(CLI::App& app, ResourceSpecOptions& options) {
   spec->add_option("--id", options.id, "Instance id (^[a-z0-9_]+$)")->capture_default_str();
 }
 
+void AddList(CLI::App& app, ListOptions& options) {
+  CLI::App* list = app.add_subcommand(
+      "list",
+      "Print the plan's experiment, tiers and runs as machine-readable lines, for the CMake\n"
+      "module (tierun_add_experiment) and other scripts; one fact per line, words separated\n"
+      "by one space:\n"
+      "  experiment <name> <absolute results directory of the experiment: rest of the line>\n"
+      "  tier <id> <runs in the tier = runs x sub-tests> <depends_on, comma-separated, or ->\n"
+      "  run <tier>/<subtest>/<run number>\n"
+      "All tier lines (plan order), then all run lines (tier, sub-test, run 1..N), each one\n"
+      "a valid --runs item of tierun run. A plan error goes to stderr, exit 2.");
+  list->add_option("plan", options.plan_path, "The plan file")->capture_default_str();
+  list->add_option("--results", options.results_dir,
+                   "Results directory instead of the plan's [experiment] results (as for "
+                   "tierun run --results)");
+}
+
 void AddReport(CLI::App& app, std::string& directory) {
   CLI::App* report = app.add_subcommand(
       "report", "Rebuild the reports of a results directory from its run reports; print report.md");
@@ -137,12 +166,14 @@ int Main(int argc, char** argv) {
   ExecOptions exec_options;
   ServeOptions serve_options;
   RunOptions run_options;
+  ListOptions list_options;
   std::string report_directory;
   double exec_grace = 10;
   double serve_grace = 10;
   double run_grace = 5;
   std::string style = "auto";
   AddRun(app, run_options, run_grace);
+  AddList(app, list_options);
   AddReport(app, report_directory);
   ResourceSpecOptions spec_options;
   AddResourceSpec(app, spec_options);
@@ -158,6 +189,7 @@ int Main(int argc, char** argv) {
     run_options.grace = Seconds(run_grace);
     return RunExperiment(run_options);
   }
+  if (app.got_subcommand("list")) return ListExperiment(list_options);
   if (app.got_subcommand("report")) return RebuildReport(report_directory);
   if (app.got_subcommand("resource-spec")) {
     return PrintResourceSpec(spec_options.slots, spec_options.type, spec_options.id);

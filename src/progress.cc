@@ -78,14 +78,17 @@ void Progress::Render() {
   if (mode_ != ProgressMode::kBar) return;
   if (drawn_lines_ > 0) fprintf(out_, "\033[%dA\033[J", drawn_lines_);
   int running = 0;
+  int drawn = 1;
   for (const TierLine& line : tiers_) {
+    if (line.total == 0) continue;  // A tier this runner does not run (--tiers, --runs).
+    ++drawn;
     fprintf(out_, "%-8s [%s] %3d/%-3d done  %3d passed  %2d running\n", line.id.c_str(),
             Bar(line.done, line.total, 20).c_str(), line.done, line.total, line.passed,
             line.running);
     running += line.running;
   }
   fprintf(out_, "slots in use: %d\n", running);
-  drawn_lines_ = static_cast<int>(tiers_.size()) + 1;
+  drawn_lines_ = drawn;
   fflush(out_);
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <functional>
+#include <utility>
 
 #include "src/atomic_file.h"
 #include "src/reports.h"
@@ -50,7 +51,7 @@ Result<std::string> MoveAside(const std::string& path, const std::string& infix)
 }
 
 /// True when `dir` holds nothing but what Create() makes before plan.json
-/// exists: the lock file and plan.json's temporary.
+/// exists: the session lock file and plan.json's temporary.
 bool HoldsOnlyCreationLeftovers(const std::string& dir) {
   DIR* stream = opendir(dir.c_str());
   if (stream == nullptr) return false;
@@ -66,14 +67,76 @@ bool HoldsOnlyCreationLeftovers(const std::string& dir) {
   return only_leftovers;
 }
 
-Result<UniqueFd> Lock(const std::string& dir) {
-  const std::string path = dir + "/.lock";
-  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+/// {"results", ".<name>.setup.lock"} for results/<name>: beside the
+/// directory, which may not exist yet and which --fresh renames.
+std::pair<std::string, std::string> SetupLockPlace(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const size_t slash = dir.rfind('/');
+  if (slash == std::string::npos) return {".", "." + dir + ".setup.lock"};
+  return {slash == 0 ? "/" : dir.substr(0, slash), "." + dir.substr(slash + 1) + ".setup.lock"};
+}
+
+Result<UniqueFd> OpenLockFile(const std::string& path) {
+  UniqueFd fd(jobserver::RetryOnEintr(
+      [&] { return open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644); }));
   if (!fd) return jobserver::SystemError("cannot open " + path);
-  if (flock(fd.get(), LOCK_EX | LOCK_NB) == -1) {
-    return Error{ErrorKind::kUnusable, "another tierun run is using " + dir};
+  return fd;
+}
+
+/// Locks `path` with `operation` (LOCK_EX or LOCK_SH) without waiting;
+/// kUnusable with `busy` when another open file description holds it.
+Result<UniqueFd> TryLock(const std::string& path, int operation, const std::string& busy) {
+  Result<UniqueFd> fd = OpenLockFile(path);
+  if (!fd) return fd.error();
+  if (jobserver::RetryOnEintr([&] { return flock(fd->get(), operation | LOCK_NB); }) == -1) {
+    if (errno == EWOULDBLOCK) return Error{ErrorKind::kUnusable, busy};
+    return jobserver::SystemError("cannot lock " + path);
   }
   return fd;
+}
+
+/// <dir>/.lock: exclusive for a run of the whole plan, shared for a scoped
+/// one. A whole run that finds it busy says whether scoped runs hold it.
+Result<UniqueFd> LockSession(const std::string& dir, const RunSelection& selection) {
+  const std::string path = dir + "/.lock";
+  if (selection.scoped()) {
+    return TryLock(path, LOCK_SH,
+                   "another tierun run of the whole experiment is using " + dir +
+                       "; a run of --tiers or --runs cannot share it");
+  }
+  Result<UniqueFd> lock = TryLock(path, LOCK_EX, "another tierun run is using " + dir);
+  if (!lock && lock.error().kind == ErrorKind::kUnusable && TryLock(path, LOCK_SH, "").ok()) {
+    return Error{ErrorKind::kUnusable, "a scoped tierun run (--tiers or --runs) is using " + dir +
+                                           "; a run of the whole experiment cannot share it"};
+  }
+  return lock;
+}
+
+/// Locks the parts of `dir` a scoped selection runs: for --tiers each tier
+/// exclusively; for --runs each tier shared and each run exclusively.
+Result<std::vector<UniqueFd>> LockSelection(const std::string& dir, const RunSelection& selection) {
+  std::vector<UniqueFd> locks;
+  if (!selection.scoped()) return locks;
+  const bool whole_tiers = selection.scope == RunSelection::Scope::kTiers;
+  for (const std::string& tier : selection.tiers) {
+    if (Status made = MakeDirectories(dir + "/" + tier); !made) return made.error();
+    Result<UniqueFd> lock =
+        TryLock(dir + "/" + tier + "/.lock", whole_tiers ? LOCK_EX : LOCK_SH,
+                "tier " + tier + " of " + dir + " is in use by another tierun run" +
+                    (whole_tiers ? " (--tiers or --runs)" : " (--tiers)"));
+    if (!lock) return lock.error();
+    locks.push_back(std::move(*lock));
+  }
+  for (const auto& [tier, subtest, run] : selection.runs) {
+    const std::string parent = dir + "/" + tier + "/" + subtest;
+    if (Status made = MakeDirectories(parent); !made) return made.error();
+    Result<UniqueFd> lock = TryLock(parent + "/." + RunDirectoryName(run) + ".lock", LOCK_EX,
+                                    "run " + tier + "/" + subtest + "/" + std::to_string(run) +
+                                        " of " + dir + " is in use by another tierun run");
+    if (!lock) return lock.error();
+    locks.push_back(std::move(*lock));
+  }
+  return locks;
 }
 
 std::string Abbreviate(std::string text) {
@@ -94,12 +157,14 @@ Result<json> ReadPlanFile(const std::string& dir) {
   return parsed;
 }
 
-/// Moves every planned run directory without a report aside.
-Result<std::vector<std::string>> MoveIncompleteRuns(const std::string& dir, const Plan& plan) {
+/// Moves every selected run directory without a report aside.
+Result<std::vector<std::string>> MoveIncompleteRuns(const std::string& dir, const Plan& plan,
+                                                    const RunSelection& selection) {
   std::vector<std::string> moved;
   for (const Tier& tier : plan.tiers) {
     for (const std::string& subtest : tier.subtests) {
       for (int run = 1; run <= tier.runs; ++run) {
+        if (!selection.Has(tier.id, subtest, run)) continue;
         const std::string run_dir = RunDirectory(dir, tier.id, subtest, run);
         if (!Exists(run_dir) || RunIsComplete(dir, tier.id, subtest, run)) continue;
         Result<std::string> target = MoveAside(run_dir, ".incomplete.");
@@ -111,9 +176,19 @@ Result<std::vector<std::string>> MoveIncompleteRuns(const std::string& dir, cons
   return moved;
 }
 
-Result<ResultsDirectory> Create(const Plan& plan, const std::string& dir) {
+/// Adds the selection's locks to `results`.
+Status AddSelectionLocks(ResultsDirectory& results, const RunSelection& selection) {
+  Result<std::vector<UniqueFd>> locks = LockSelection(results.path, selection);
+  if (!locks) return locks.error();
+  for (UniqueFd& lock : *locks) results.locks.push_back(std::move(lock));
+  return {};
+}
+
+/// A new directory (or one a runner left before plan.json was written).
+Result<ResultsDirectory> Create(const Plan& plan, const std::string& dir,
+                                const RunSelection& selection) {
   if (Status made = MakeDirectories(dir); !made) return made.error();
-  Result<UniqueFd> lock = Lock(dir);
+  Result<UniqueFd> lock = LockSession(dir, selection);
   if (!lock) return lock.error();
   if (Status written = WriteFileAtomically(dir + "/plan.json", PlanFile(plan).dump(2) + "\n");
       !written) {
@@ -121,7 +196,8 @@ Result<ResultsDirectory> Create(const Plan& plan, const std::string& dir) {
   }
   ResultsDirectory results;
   results.path = dir;
-  results.lock = std::move(*lock);
+  results.locks.push_back(std::move(*lock));
+  if (Status locked = AddSelectionLocks(results, selection); !locked) return locked.error();
   return results;
 }
 
@@ -136,6 +212,47 @@ Error PlanChanged(const std::string& dir, const json& before, const Plan& plan) 
   return Error{ErrorKind::kInvalid, message};
 }
 
+Error NotMadeByTierun(const std::string& dir) {
+  return Error{ErrorKind::kInvalid, dir +
+                                        " exists but was not made by tierun (no plan.json); "
+                                        "move it away or choose another results directory"};
+}
+
+/// PrepareResultsDirectory() under the setup lock.
+Result<ResultsDirectory> PrepareLocked(const Plan& plan, const std::string& dir, bool fresh,
+                                       const RunSelection& selection) {
+  if (!Exists(dir)) return Create(plan, dir, selection);
+  if (!Exists(dir + "/plan.json")) {
+    // A runner killed between mkdir and writing plan.json leaves only these.
+    if (HoldsOnlyCreationLeftovers(dir)) return Create(plan, dir, selection);
+    return NotMadeByTierun(dir);
+  }
+  Result<UniqueFd> lock = LockSession(dir, selection);
+  if (!lock) return lock.error();
+  Result<json> stored = ReadPlanFile(dir);
+  if (!stored) return stored.error();
+  if (fresh) {
+    // Only a run of the whole plan gets here, holding <dir>/.lock
+    // exclusively and the setup lock: no runner uses the old directory, and
+    // none can look at the new one before plan.json is in it.
+    Result<std::string> old = MoveAside(dir, ".old.");
+    if (!old) return old.error();
+    Result<ResultsDirectory> created = Create(plan, dir, selection);
+    if (created) created->moved_aside.push_back(*old);
+    return created;
+  }
+  if ((*stored)["hash"] != PlanHash(plan)) return PlanChanged(dir, (*stored)["plan"], plan);
+  ResultsDirectory results;
+  results.path = dir;
+  results.resumed = true;
+  results.locks.push_back(std::move(*lock));
+  if (Status locked = AddSelectionLocks(results, selection); !locked) return locked.error();
+  Result<std::vector<std::string>> moved = MoveIncompleteRuns(dir, plan, selection);
+  if (!moved) return moved.error();
+  results.moved_aside = std::move(*moved);
+  return results;
+}
+
 }  // namespace
 
 std::string ExperimentDirectory(const Plan& plan) {
@@ -147,39 +264,37 @@ bool RunIsComplete(const std::string& dir, const std::string& tier, const std::s
   return Exists(RunDirectory(dir, tier, subtest, run) + "/report.json");
 }
 
-Result<ResultsDirectory> PrepareResultsDirectory(const Plan& plan, bool fresh) {
+Result<ResultsDirectory> PrepareResultsDirectory(const Plan& plan, bool fresh,
+                                                 const RunSelection& selection) {
+  if (fresh && selection.scoped()) {
+    return Error{ErrorKind::kInvalid,
+                 "--fresh moves the whole results directory aside; it cannot be combined with "
+                 "--tiers/--runs"};
+  }
   const std::string dir = ExperimentDirectory(plan);
-  if (!Exists(dir)) return Create(plan, dir);
-  if (!Exists(dir + "/plan.json")) {
-    // A runner killed between mkdir and writing plan.json leaves only these.
-    if (HoldsOnlyCreationLeftovers(dir)) return Create(plan, dir);
-    return Error{ErrorKind::kInvalid, dir +
-                                          " exists but was not made by tierun (no plan.json); "
-                                          "move it away or choose another results directory"};
+  // A foreign directory gets no lock file beside it. Every directory tierun
+  // makes has one from before it was made, and is judged under the lock:
+  // unlocked, a directory being created can look foreign for a moment.
+  const auto [parent, lock_name] = SetupLockPlace(dir);
+  if (!Exists(parent + "/" + lock_name) && Exists(dir) && !Exists(dir + "/plan.json") &&
+      !HoldsOnlyCreationLeftovers(dir)) {
+    return NotMadeByTierun(dir);
   }
-  Result<UniqueFd> lock = Lock(dir);
-  if (!lock) return lock.error();
-  Result<json> stored = ReadPlanFile(dir);
-  if (!stored) return stored.error();
-  const bool same_plan = (*stored)["hash"] == PlanHash(plan);
-  if (fresh) {
-    // Moved while still locked: the lock follows the inode, so no other
-    // runner can slip in between.
-    Result<std::string> old = MoveAside(dir, ".old.");
-    if (!old) return old.error();
-    Result<ResultsDirectory> created = Create(plan, dir);
-    if (created) created->moved_aside.push_back(*old);
-    return created;
+  Result<UniqueFd> setup = LockForUpdate(dir);
+  if (!setup) return setup.error();
+  return PrepareLocked(plan, dir, fresh, selection);
+}
+
+Result<UniqueFd> LockForUpdate(const std::string& dir) {
+  const auto [parent, name] = SetupLockPlace(dir);
+  if (Status made = MakeDirectories(parent); !made) return made.error();
+  const std::string path = parent + "/" + name;
+  Result<UniqueFd> fd = OpenLockFile(path);
+  if (!fd) return fd.error();
+  if (jobserver::RetryOnEintr([&] { return flock(fd->get(), LOCK_EX); }) == -1) {
+    return jobserver::SystemError("cannot lock " + path);
   }
-  if (!same_plan) return PlanChanged(dir, (*stored)["plan"], plan);
-  Result<std::vector<std::string>> moved = MoveIncompleteRuns(dir, plan);
-  if (!moved) return moved.error();
-  ResultsDirectory results;
-  results.path = dir;
-  results.resumed = true;
-  results.moved_aside = std::move(*moved);
-  results.lock = std::move(*lock);
-  return results;
+  return fd;
 }
 
 std::vector<std::string> DescribePlanChanges(const json& before, const json& after, size_t limit) {

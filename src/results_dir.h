@@ -8,8 +8,31 @@
 /// report.json are complete and are not run again; run directories without
 /// one are moved aside (run_01 -> run_01.incomplete.1), never deleted. A
 /// changed plan is refused with what changed; --fresh moves the whole old
-/// directory aside (results/<name>.old.1). A lock file keeps two runners out
-/// of one directory.
+/// directory aside (results/<name>.old.1).
+///
+/// Many runners may share one directory when each runs a part of the plan
+/// (--tiers, --runs: one CTest test per tier or per run), so locks (flock(2),
+/// released by the kernel however a runner ends) decide who may use what:
+///
+///     results/.<name>.setup.lock       LOCK_EX, blocking, held for moments
+///     results/<name>/.lock             whole run: LOCK_EX; scoped run: LOCK_SH
+///     results/<name>/<tier>/.lock      --tiers: LOCK_EX; --runs: LOCK_SH
+///     results/<name>/<tier>/<subtest>/.run_01.lock    --runs: LOCK_EX
+///
+/// The last three are held for the whole session and taken without
+/// waiting: a runner that finds what it needs busy stops with an error
+/// (kUnusable) naming it. So a run of the whole plan excludes every other
+/// runner and is excluded by any, runners of disjoint selections coexist,
+/// and overlapping selections exclude each other, whatever mix of --tiers
+/// and --runs they use. The setup lock, beside the directory because the
+/// directory may not exist yet, serialises the short critical sections of
+/// every runner: creating the directory and plan.json, comparing the plan,
+/// --fresh, moving incomplete runs aside, and rebuilding the reports at the
+/// end. Runners started at the same instant on a missing directory wait
+/// there in turn: one creates plan.json, the others resume it. A scoped
+/// runner moves aside only incomplete runs of its own selection, after it
+/// has locked them, never those a concurrent runner may be running; and it
+/// refuses --fresh, which would move everybody's results aside.
 
 #include <string>
 #include <vector>
@@ -17,24 +40,33 @@
 #include "jobserver/error.h"
 #include "jobserver/unique_fd.h"
 #include "src/plan.h"
+#include "src/run_selection.h"
 
 namespace tierun {
 
 struct ResultsDirectory {
   std::string path;  ///< Absolute.
   bool resumed = false;
-  std::vector<std::string> moved_aside;  ///< Incomplete runs, or the old directory.
-  jobserver::UniqueFd lock;              ///< Held while the runner uses it.
+  std::vector<std::string> moved_aside;    ///< Incomplete runs, or the old directory.
+  std::vector<jobserver::UniqueFd> locks;  ///< Held while the runner uses it.
 };
 
 /// The directory `plan` writes to: <results>/<name>, absolute.
 std::string ExperimentDirectory(const Plan& plan);
 
-/// Opens (resume), creates, or with `fresh` renews the results directory.
-/// Errors: kInvalid for a changed plan or a directory tierun did not make
-/// (the message says what to do), kUnusable when another runner holds it,
-/// kSystem for I/O.
-jobserver::Result<ResultsDirectory> PrepareResultsDirectory(const Plan& plan, bool fresh);
+/// Opens (resume), creates, or with `fresh` renews the results directory
+/// for the runs of `selection`, and takes the selection's locks. Errors:
+/// kInvalid for a changed plan, a directory tierun did not make, or `fresh`
+/// with a scoped selection (the message says what to do); kUnusable when
+/// another runner holds what this one needs; kSystem for I/O.
+jobserver::Result<ResultsDirectory> PrepareResultsDirectory(
+    const Plan& plan, bool fresh, const RunSelection& selection = RunSelection{});
+
+/// Takes the setup lock of the results directory `dir`, waiting for it: while
+/// it is held, no other runner sets up `dir` or rebuilds its reports. Hold it
+/// across reading the run reports and writing the reports built from them,
+/// so the last runner to finish writes reports that count every run.
+jobserver::Result<jobserver::UniqueFd> LockForUpdate(const std::string& dir);
 
 /// True when <dir>/<tier>/<subtest>/run_NN/report.json exists.
 bool RunIsComplete(const std::string& dir, const std::string& tier, const std::string& subtest,

@@ -1,6 +1,5 @@
 // `tierun run [PLAN]`: an experiment's tiers under one global limit.
 
-#include <limits.h>
 #include <stdio.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include "src/reports.h"
 #include "src/results_dir.h"
 #include "src/run_child.h"
+#include "src/run_selection.h"
 #include "src/scheduler.h"
 #include "src/signals_posix.h"
 #include "src/work_queue.h"
@@ -36,21 +36,6 @@ struct AgentPool {
   int cap = 0;
   std::string description;
 };
-
-Result<std::vector<size_t>> SelectTiers(const Plan& plan, const std::vector<std::string>& names) {
-  std::vector<size_t> selected;
-  for (size_t index = 0; index < plan.tiers.size(); ++index) {
-    const bool wanted =
-        names.empty() || std::find(names.begin(), names.end(), plan.tiers[index].id) != names.end();
-    if (wanted) selected.push_back(index);
-  }
-  for (const std::string& name : names) {
-    const bool known = std::any_of(plan.tiers.begin(), plan.tiers.end(),
-                                   [&](const Tier& tier) { return tier.id == name; });
-    if (!known) return Error{ErrorKind::kInvalid, "--tiers: no tier '" + name + "' in the plan"};
-  }
-  return selected;
-}
 
 Result<AgentPool> CreateOwnPool(int slots, std::string why) {
   jobserver::ServerOptions server_options;
@@ -77,8 +62,8 @@ Result<AgentPool> OpenAgentPool(const RunOptions& options,
                                 std::optional<int> ctest_slots) {
   Result<jobserver::Auth> auth = jobserver::ChooseAuth(env);
   if (auth && auth->style == jobserver::AuthStyle::kNone && !auth->disabled) {
-    const int slots = std::min(OwnPoolSlots(options.jobs, env), ctest_slots.value_or(INT_MAX));
-    return CreateOwnPool(slots, ctest_slots ? "CTest resource slots" : "no jobserver inherited");
+    return CreateOwnPool(RunPoolSlots(options.jobs, env, ctest_slots),
+                         ctest_slots ? "CTest resource slots" : "no jobserver inherited");
   }
   auto client = auth ? jobserver::Client::Join(*auth) : Result<jobserver::Client>(auth.error());
   if (!client) {
@@ -94,13 +79,13 @@ Result<AgentPool> OpenAgentPool(const RunOptions& options,
   return pool;
 }
 
-void PrintDryRun(const Plan& plan, const std::string& dir, const std::vector<size_t>& selected) {
+void PrintDryRun(const Plan& plan, const std::string& dir, const RunSelection& selection) {
   int pending = 0;
   int complete = 0;
-  for (size_t index : selected) {
-    const Tier& tier = plan.tiers[index];
+  for (const Tier& tier : plan.tiers) {
     for (int run = 1; run <= tier.runs; ++run) {
       for (const std::string& subtest : tier.subtests) {
+        if (!selection.Has(tier.id, subtest, run)) continue;
         if (RunIsComplete(dir, tier.id, subtest, run)) {
           ++complete;
           continue;
@@ -128,25 +113,38 @@ ProgressMode ParseProgressMode(const std::string& text) {
   return ProgressMode::kAuto;
 }
 
-void SetProgressTotals(Progress& progress, const Plan& plan, const std::string& dir,
+/// Totals of the selected runs; a tier none of whose runs are selected has
+/// none (and is not shown).
+void SetProgressTotals(Progress& progress, const Plan& plan, const RunSelection& selection,
                        const std::vector<RunRecord>& records) {
   for (size_t index = 0; index < plan.tiers.size(); ++index) {
     const Tier& tier = plan.tiers[index];
+    int total = 0;
+    for (const std::string& subtest : tier.subtests) {
+      for (int run = 1; run <= tier.runs; ++run) {
+        if (selection.Has(tier.id, subtest, run)) ++total;
+      }
+    }
     int done = 0;
     int passed = 0;
     for (const RunRecord& record : records) {
-      if (record.tier != tier.id) continue;
+      if (record.tier != tier.id || !selection.Has(record.tier, record.subtest, record.run)) {
+        continue;
+      }
       ++done;
       passed += record.passed ? 1 : 0;
     }
-    progress.SetTotals(index, tier.runs * static_cast<int>(tier.subtests.size()), done, passed);
+    progress.SetTotals(index, total, done, passed);
   }
-  (void)dir;
 }
 
-/// Rebuilds every report from the run reports; prints report.md.
+/// Rebuilds every report from the run reports; prints report.md. Runners
+/// sharing `dir` take turns, so the last one counts every run.
+/// `any_failed`: whether a run of `selection` did not pass.
 int WriteAndPrintReports(const Plan& plan, const std::string& dir, const RunOptions& options,
-                         bool* any_failed) {
+                         const RunSelection& selection, bool* any_failed) {
+  Result<jobserver::UniqueFd> update = LockForUpdate(dir);
+  if (!update) Warn(update.error().message + "; rebuilding the reports without it");
   Result<std::vector<RunRecord>> records = ReadRunRecords(dir, plan);
   if (!records) {
     fprintf(stderr, "%s: %s\n", kWho, records.error().message.c_str());
@@ -160,8 +158,9 @@ int WriteAndPrintReports(const Plan& plan, const std::string& dir, const RunOpti
     fprintf(stderr, "%s: %s\n", kWho, written.error().message.c_str());
     return kExitInfrastructure;
   }
-  *any_failed = std::any_of(records->begin(), records->end(),
-                            [](const RunRecord& record) { return !record.passed; });
+  *any_failed = std::any_of(records->begin(), records->end(), [&](const RunRecord& record) {
+    return !record.passed && selection.Has(record.tier, record.subtest, record.run);
+  });
   printf("%s", RenderReportMarkdown(ComputeMetrics(plan, *records)).c_str());
   printf("\n(%s/report.md, report.json, junit.xml)\n", dir.c_str());
   return kExitOk;
@@ -187,17 +186,18 @@ int RunExperiment(const RunOptions& options) {
     fprintf(stderr, "%s\n", plan.error().message.c_str());
     return kExitUsage;
   }
-  Result<std::vector<size_t>> selected = SelectTiers(*plan, options.tiers);
-  if (!selected) {
-    fprintf(stderr, "%s: %s\n", kWho, selected.error().message.c_str());
+  if (!options.results_dir.empty()) plan->results_dir = options.results_dir;
+  Result<RunSelection> selection = SelectRuns(*plan, options.tiers, options.runs);
+  if (!selection) {
+    fprintf(stderr, "%s: %s\n", kWho, selection.error().message.c_str());
     return kExitUsage;
   }
   const auto env = jobserver::MakeflagsEnvironment::FromProcess();
   if (options.dry_run || jobserver::DryRunRequested(env)) {
-    PrintDryRun(*plan, ExperimentDirectory(*plan), *selected);
+    PrintDryRun(*plan, ExperimentDirectory(*plan), *selection);
     return kExitOk;
   }
-  Result<ResultsDirectory> results = PrepareResultsDirectory(*plan, options.fresh);
+  Result<ResultsDirectory> results = PrepareResultsDirectory(*plan, options.fresh, *selection);
   if (!results) {
     fprintf(stderr, "%s: %s\n", kWho, results.error().message.c_str());
     return results.error().kind == ErrorKind::kSystem ? kExitInfrastructure : kExitUsage;
@@ -217,13 +217,13 @@ int RunExperiment(const RunOptions& options) {
     return kExitInfrastructure;
   }
   const std::string& dir = results->path;
-  WorkQueue queue(*plan, *selected,
+  WorkQueue queue(*plan, *selection,
                   [&](const std::string& tier, const std::string& subtest, int run) {
                     return RunIsComplete(dir, tier, subtest, run);
                   });
   Progress progress(ParseProgressMode(options.progress), *plan, stderr);
   Result<std::vector<RunRecord>> done = ReadRunRecords(dir, *plan);
-  SetProgressTotals(progress, *plan, dir, done ? *done : std::vector<RunRecord>{});
+  SetProgressTotals(progress, *plan, *selection, done ? *done : std::vector<RunRecord>{});
   EventLog events(dir + "/events.jsonl");
   events.Record("session", {{"resumed", results->resumed},
                             {"pool", pool->description},
@@ -241,7 +241,7 @@ int RunExperiment(const RunOptions& options) {
   const int stop = scheduler.Run(*signals);
   progress.Close();
   bool any_failed = false;
-  const int report_code = WriteAndPrintReports(*plan, dir, options, &any_failed);
+  const int report_code = WriteAndPrintReports(*plan, dir, options, *selection, &any_failed);
   if (pool->server) {
     pool->client.reset();
     if (jobserver::Audit audit = pool->server->Shutdown(); !audit.clean()) {
@@ -249,6 +249,12 @@ int RunExperiment(const RunOptions& options) {
     }
   }
   return RunExitCode(stop, report_code, any_failed, options);
+}
+
+int RunPoolSlots(int jobs, const jobserver::MakeflagsEnvironment& env,
+                 std::optional<int> ctest_slots) {
+  if (!ctest_slots) return OwnPoolSlots(jobs, env);
+  return jobs > 0 ? std::min(jobs, *ctest_slots) : *ctest_slots;
 }
 
 int PrintResourceSpec(int slots, const std::string& type, const std::string& id) {
@@ -279,7 +285,7 @@ int RebuildReport(const std::string& directory) {
   }
   RunOptions options;
   bool any_failed = false;
-  return WriteAndPrintReports(*plan, directory, options, &any_failed);
+  return WriteAndPrintReports(*plan, directory, options, RunSelection{}, &any_failed);
 }
 
 }  // namespace tierun

@@ -9,6 +9,10 @@
 /// sub-test. A run that needs another attempt goes back to the front of its
 /// tier's queue once its backoff has passed. A tier is done when every run
 /// in it is finished; tiers depending on it become runnable then.
+///
+/// Only the runs of a RunSelection are queued (--tiers, --runs); a tier's
+/// dependencies outside the selection count as done, and Total() and
+/// Unfinished() count selected runs only.
 
 #include <chrono>
 #include <deque>
@@ -17,6 +21,7 @@
 #include <vector>
 
 #include "src/plan.h"
+#include "src/run_selection.h"
 
 namespace tierun {
 
@@ -35,10 +40,10 @@ class WorkQueue {
  public:
   using Clock = std::chrono::steady_clock;
 
-  /// `selected`: tier indices to run (dependencies outside it count as done).
+  /// `selection`: the runs to run (dependencies outside it count as done).
   /// `is_complete(tier, subtest, run)`: runs finished in an earlier session.
   template <typename IsComplete>
-  WorkQueue(const Plan& plan, const std::vector<size_t>& selected, IsComplete is_complete);
+  WorkQueue(const Plan& plan, const RunSelection& selection, IsComplete is_complete);
 
   /// The next run to start now, or nullopt (nothing runnable, or every
   /// runnable run waits for its backoff). Moves the round-robin cursor.
@@ -79,9 +84,11 @@ class WorkQueue {
 };
 
 template <typename IsComplete>
-WorkQueue::WorkQueue(const Plan& plan, const std::vector<size_t>& selected, IsComplete is_complete)
+WorkQueue::WorkQueue(const Plan& plan, const RunSelection& selection, IsComplete is_complete)
     : tiers_(plan.tiers.size()) {
-  for (size_t index : selected) tiers_[index].selected = true;
+  for (size_t index = 0; index < plan.tiers.size(); ++index) {
+    tiers_[index].selected = selection.HasTier(plan.tiers[index].id);
+  }
   for (size_t index = 0; index < plan.tiers.size(); ++index) {
     const Tier& tier = plan.tiers[index];
     for (const std::string& dependency : tier.depends_on) {
@@ -94,6 +101,7 @@ WorkQueue::WorkQueue(const Plan& plan, const std::vector<size_t>& selected, IsCo
     if (!tiers_[index].selected) continue;
     for (int run = 1; run <= tier.runs; ++run) {
       for (const std::string& subtest : tier.subtests) {
+        if (!selection.Has(tier.id, subtest, run)) continue;
         ++total_;
         if (!is_complete(tier.id, subtest, run)) Add(index, subtest, run);
       }

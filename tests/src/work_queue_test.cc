@@ -4,6 +4,7 @@
 
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "tests/support/plan_builders.h"
@@ -15,10 +16,21 @@ using test::MakeTier;
 
 using Clock = WorkQueue::Clock;
 
-std::vector<size_t> All(const Plan& plan) {
-  std::vector<size_t> all;
-  for (size_t i = 0; i < plan.tiers.size(); ++i) all.push_back(i);
-  return all;
+const RunSelection kAll;
+
+RunSelection Tiers(std::set<std::string> tiers) {
+  RunSelection selection;
+  selection.scope = RunSelection::Scope::kTiers;
+  selection.tiers = std::move(tiers);
+  return selection;
+}
+
+RunSelection Runs(std::set<RunId> runs) {
+  RunSelection selection;
+  selection.scope = RunSelection::Scope::kRuns;
+  for (const RunId& run : runs) selection.tiers.insert(std::get<0>(run));
+  selection.runs = std::move(runs);
+  return selection;
 }
 
 auto NothingComplete = [](const std::string&, const std::string&, int) { return false; };
@@ -37,7 +49,7 @@ std::vector<std::string> Drain(WorkQueue& queue, const Plan& plan) {
 TEST(WorkQueueTest, ServesTiersRoundRobinAndRunsRunMajor) {
   Plan plan;
   plan.tiers = {MakeTier("T0", {"a", "b"}, 2), MakeTier("T1", {"x"}, 2), MakeTier("T2", {"p"}, 1)};
-  WorkQueue queue(plan, All(plan), NothingComplete);
+  WorkQueue queue(plan, kAll, NothingComplete);
   EXPECT_EQ(queue.Total(), 7u);
   EXPECT_EQ(Drain(queue, plan), (std::vector<std::string>{"T0/a/1", "T1/x/1", "T2/p/1", "T0/b/1",
                                                           "T1/x/2", "T0/a/2", "T0/b/2"}));
@@ -48,7 +60,7 @@ TEST(WorkQueueTest, DependentTierWaitsForItsDependencies) {
   Plan plan;
   plan.tiers = {MakeTier("T0", {"a"}, 1), MakeTier("T1", {"b"}, 1),
                 MakeTier("T5", {"c"}, 1, {"T0", "T1"})};
-  WorkQueue queue(plan, All(plan), NothingComplete);
+  WorkQueue queue(plan, kAll, NothingComplete);
   auto first = queue.Next(Clock::now());
   auto second = queue.Next(Clock::now());
   ASSERT_TRUE(first && second);
@@ -70,7 +82,7 @@ TEST(WorkQueueTest, DependentTierWaitsForItsDependencies) {
 TEST(WorkQueueTest, SkipsCompleteRuns) {
   Plan plan;
   plan.tiers = {MakeTier("T0", {"a", "b"}, 1), MakeTier("T1", {"c"}, 1, {"T0"})};
-  WorkQueue queue(plan, All(plan),
+  WorkQueue queue(plan, kAll,
                   [](const std::string& tier, const std::string&, int) { return tier == "T0"; });
   EXPECT_EQ(queue.Total(), 3u);
   EXPECT_EQ(queue.Unfinished(), 1u);
@@ -82,7 +94,7 @@ TEST(WorkQueueTest, SkipsCompleteRuns) {
 TEST(WorkQueueTest, RetryWaitsForBackoff) {
   Plan plan;
   plan.tiers = {MakeTier("T0", {"a", "b"}, 1)};
-  WorkQueue queue(plan, All(plan), NothingComplete);
+  WorkQueue queue(plan, kAll, NothingComplete);
   const Clock::time_point now = Clock::now();
   auto first = queue.Next(now);
   ASSERT_TRUE(first);
@@ -104,9 +116,47 @@ TEST(WorkQueueTest, RetryWaitsForBackoff) {
 TEST(WorkQueueTest, SelectionIgnoresUnselectedDependencies) {
   Plan plan;
   plan.tiers = {MakeTier("T0", {"a"}, 1), MakeTier("T5", {"c"}, 1, {"T0"})};
-  WorkQueue queue(plan, {1}, NothingComplete);
+  WorkQueue queue(plan, Tiers({"T5"}), NothingComplete);
   EXPECT_EQ(queue.Total(), 1u);
   EXPECT_EQ(Drain(queue, plan), std::vector<std::string>{"T5/c/1"});
+}
+
+// --runs: only the listed runs are queued and counted, in the usual order.
+TEST(WorkQueueTest, RunSelectionQueuesOnlyThoseRuns) {
+  Plan plan;
+  plan.tiers = {MakeTier("T0", {"a", "b"}, 3), MakeTier("T1", {"x"}, 2)};
+  WorkQueue queue(plan, Runs({{"T0", "b", 2}, {"T0", "a", 3}, {"T1", "x", 1}}), NothingComplete);
+  EXPECT_EQ(queue.Total(), 3u);
+  EXPECT_EQ(queue.Unfinished(), 3u);
+  EXPECT_EQ(Drain(queue, plan), (std::vector<std::string>{"T0/b/2", "T1/x/1", "T0/a/3"}));
+}
+
+// --runs: a selected run already complete counts in Total() but not in
+// Unfinished(); runs outside the selection count in neither.
+TEST(WorkQueueTest, RunSelectionCountsCompleteSelectedRuns) {
+  Plan plan;
+  plan.tiers = {MakeTier("T0", {"a"}, 3)};
+  WorkQueue queue(plan, Runs({{"T0", "a", 1}, {"T0", "a", 2}}),
+                  [](const std::string&, const std::string&, int run) { return run != 2; });
+  EXPECT_EQ(queue.Total(), 2u);
+  EXPECT_EQ(queue.Unfinished(), 1u);
+  EXPECT_EQ(Drain(queue, plan), std::vector<std::string>{"T0/a/2"});
+}
+
+// --runs: a selected run of a dependent tier waits for the selected runs of
+// its dependencies only; unselected runs never hold it back.
+TEST(WorkQueueTest, RunSelectionWaitsForSelectedDependencyRunsOnly) {
+  Plan plan;
+  plan.tiers = {MakeTier("T0", {"a", "b"}, 2), MakeTier("T1", {"x"}, 1),
+                MakeTier("T5", {"c"}, 1, {"T0", "T1"})};
+  WorkQueue queue(plan, Runs({{"T0", "a", 1}, {"T5", "c", 1}}), NothingComplete);
+  auto first = queue.Next(Clock::now());
+  ASSERT_TRUE(first);
+  EXPECT_EQ(plan.tiers[first->tier].id + "/" + first->subtest, "T0/a");
+  EXPECT_FALSE(queue.Next(Clock::now())) << "T5/c/1 must wait for T0/a/1";
+  queue.Finish(*first);
+  EXPECT_EQ(Drain(queue, plan), std::vector<std::string>{"T5/c/1"});
+  EXPECT_FALSE(queue.TierRunnable(1)) << "T1 has no selected run";
 }
 
 }  // namespace
