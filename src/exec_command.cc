@@ -40,15 +40,6 @@ std::string JoinCommand(const std::vector<std::string>& command) {
   return text;
 }
 
-/// Every exec under a recipe without '+' sees the same variables.
-PoolId UnusablePoolId(const jobserver::MakeflagsEnvironment& env) {
-  std::string text;
-  for (const auto* value : {&env.makeflags, &env.cargo_makeflags, &env.mflags}) {
-    text += value->value_or("") + '\0';
-  }
-  return PoolIdFromAdvertisement(text);
-}
-
 /// Opens the claim on the paid process's implicit slot and takes it if free;
 /// starts the helper that waits for it otherwise. nullopt when the claim
 /// cannot be used: then only tokens are left.
@@ -173,7 +164,7 @@ int RunExec(const ExecOptions& options) {
   if (!client) {
     // Advertised but unusable: make still paid this recipe one slot.
     Warn(client.error().message + "; running on the slot make paid for the recipe");
-    return ExecOnSlot(options, nullptr, UnusablePoolId(env), *signals);
+    return ExecOnSlot(options, nullptr, PoolIdOfUnusablePool(env), *signals);
   }
   return ExecOnSlot(options, &*client, client->pool_id(), *signals);
 }

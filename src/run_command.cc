@@ -5,8 +5,7 @@
 #include <algorithm>
 #include <optional>
 
-#include "jobserver/client.h"
-#include "jobserver/server.h"
+#include "src/agent_pool.h"
 #include "src/atomic_file.h"
 #include "src/commands.h"
 #include "src/ctest_resources.h"
@@ -28,56 +27,6 @@ using jobserver::ErrorKind;
 using jobserver::Result;
 
 constexpr const char* kWho = "tierun run";
-
-/// The pool the agents share: one joined from the environment, or our own.
-struct AgentPool {
-  std::optional<jobserver::Server> server;
-  std::optional<jobserver::Client> client;
-  int cap = 0;
-  std::string description;
-};
-
-Result<AgentPool> CreateOwnPool(int slots, std::string why) {
-  jobserver::ServerOptions server_options;
-  server_options.slots = slots;
-  server_options.style = jobserver::ServerStyle::kAuto;
-  auto server = jobserver::Server::Create(server_options);
-  if (!server) return server.error();
-  auto client = jobserver::Client::Join(server->auth());
-  if (!client) return client.error();
-  AgentPool pool;
-  pool.description = why + ": a pool of " + std::to_string(slots) + " (" +
-                     jobserver::ServerStyleName(server->style()) + ")";
-  pool.server.emplace(std::move(*server));
-  pool.client.emplace(std::move(*client));
-  return pool;
-}
-
-/// Joins the pool of make (or cargo, ctest, tierun serve) that started us;
-/// else creates one of -j N (default: the CPUs). -j under a joined pool is
-/// an extra cap. A pool advertised but unusable leaves us the one slot our
-/// parent paid for.
-Result<AgentPool> OpenAgentPool(const RunOptions& options,
-                                const jobserver::MakeflagsEnvironment& env,
-                                std::optional<int> ctest_slots) {
-  Result<jobserver::Auth> auth = jobserver::ChooseAuth(env);
-  if (auth && auth->style == jobserver::AuthStyle::kNone && !auth->disabled) {
-    return CreateOwnPool(RunPoolSlots(options.jobs, env, ctest_slots),
-                         ctest_slots ? "CTest resource slots" : "no jobserver inherited");
-  }
-  auto client = auth ? jobserver::Client::Join(*auth) : Result<jobserver::Client>(auth.error());
-  if (!client) {
-    Warn(client.error().message + "; running one agent at a time on the slot make paid for");
-    return CreateOwnPool(1, "jobserver unusable");
-  }
-  AgentPool pool;
-  pool.cap = options.jobs;
-  if (ctest_slots && (pool.cap <= 0 || *ctest_slots < pool.cap)) pool.cap = *ctest_slots;
-  pool.description = "joined the jobserver in " + auth->variable +
-                     (pool.cap > 0 ? ", capped at " + std::to_string(pool.cap) : "");
-  pool.client.emplace(std::move(*client));
-  return pool;
-}
 
 void PrintDryRun(const Plan& plan, const std::string& dir, const RunSelection& selection) {
   int pending = 0;
@@ -211,7 +160,9 @@ int RunExperiment(const RunOptions& options) {
     fprintf(stderr, "%s: %s\n", kWho, ctest_slots.error().message.c_str());
     return kExitUsage;
   }
-  Result<AgentPool> pool = OpenAgentPool(options, env, *ctest_slots);
+  int signal = 0;
+  Result<AgentPool> pool = OpenAgentPool({options.jobs, *ctest_slots}, env, *signals, &signal);
+  if (!pool && signal != 0) return 128 + signal;
   if (!pool) {
     fprintf(stderr, "%s: cannot set up the jobserver: %s\n", kWho, pool.error().message.c_str());
     return kExitInfrastructure;

@@ -105,6 +105,14 @@ jobserver::PoolId PoolIdFromAdvertisement(std::string_view text) {
   return jobserver::PoolId{0, static_cast<ino_t>(Fnv1a(text.data(), text.size()))};
 }
 
+jobserver::PoolId PoolIdOfUnusablePool(const jobserver::MakeflagsEnvironment& env) {
+  std::string text;
+  for (const auto* value : {&env.makeflags, &env.cargo_makeflags, &env.mflags}) {
+    text += value->value_or("") + '\0';
+  }
+  return PoolIdFromAdvertisement(text);
+}
+
 Result<ImplicitSlotClaim> ImplicitSlotClaim::Open(jobserver::PoolId pool, ProcessKey paid) {
   Result<std::string> dir = PrivateDirectory();
   if (!dir) return dir.error();

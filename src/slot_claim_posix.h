@@ -21,6 +21,7 @@
 
 #include "jobserver/client.h"
 #include "jobserver/error.h"
+#include "jobserver/makeflags.h"
 #include "jobserver/unique_fd.h"
 #include "src/paid_process_posix.h"
 
@@ -30,6 +31,10 @@ namespace tierun {
 /// recipe without '+'), derived from how it was advertised: every process
 /// that sees the same text gets the same id.
 jobserver::PoolId PoolIdFromAdvertisement(std::string_view text);
+
+/// The id of a pool advertised in `env` but unusable: every tierun under a
+/// recipe without '+' sees the same variables, hence the same id.
+jobserver::PoolId PoolIdOfUnusablePool(const jobserver::MakeflagsEnvironment& env);
 
 class ImplicitSlotClaim {
  public:

@@ -207,6 +207,9 @@ struct OverlapCase {
   const char* busy;  ///< What the second runner's error names.
 };
 
+// Keeps ctest's test names short: the case's name, not its bytes.
+void PrintTo(const OverlapCase& overlap, std::ostream* os) { *os << overlap.name; }
+
 class ScopedOverlapTest : public ScopedResultsDirTest,
                           public ::testing::WithParamInterface<OverlapCase> {};
 

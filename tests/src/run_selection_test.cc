@@ -107,6 +107,9 @@ const BadSelectionCase kBadSelections[] = {
     {"Both", {"T0"}, {"T1/x/1"}, "use --tiers or --runs, not both"},
 };
 
+// Keeps ctest's test names short: the case's name, not its bytes.
+void PrintTo(const BadSelectionCase& bad, std::ostream* os) { *os << bad.name; }
+
 class BadSelectionTest : public ::testing::TestWithParam<BadSelectionCase> {};
 
 // Every bad item is named; nothing is selected.

@@ -1,0 +1,52 @@
+#pragma once
+
+/// The pool `tierun run`'s agents share (DESIGN.md sections 3 and 4.4): the
+/// jobserver of make (or cargo, ctest, tierun serve) that started tierun, or
+/// a pool of its own.
+///
+/// Under an inherited pool the one question is whose implicit slot tierun
+/// may run an agent on. When tierun's parent pays one slot per child (make,
+/// cargo, tierun, ninja >= 1.13, ctest >= 3.29), the slot is tierun's own.
+/// When something in between pays nothing -- a script, or a ctest < 3.29
+/// running several tierun tests under `make -j3 check` -- the slot belongs
+/// to the *paid process* below the payer and all tierun processes beneath it
+/// share it: the first to claim it (ImplicitSlotClaim) keeps it for its
+/// session, the others read a token for every agent. With no payer among
+/// the ancestors, tokens only: exceeding the limit is the one thing never
+/// risked.
+
+#include <optional>
+#include <string>
+
+#include "jobserver/client.h"
+#include "jobserver/error.h"
+#include "jobserver/makeflags.h"
+#include "jobserver/server.h"
+#include "src/signals_posix.h"
+#include "src/slot_claim_posix.h"
+
+namespace tierun {
+
+struct AgentPool {
+  std::optional<jobserver::Server> server;  ///< Set when the pool is our own.
+  std::optional<jobserver::Client> client;
+  std::optional<ImplicitSlotClaim> claim;  ///< A shared implicit slot we hold.
+  int cap = 0;                              ///< Extra limit on agents; 0 = none.
+  std::string description;                  ///< For the journal and the live view.
+};
+
+struct AgentPoolRequest {
+  int jobs = 0;  ///< -j: own pool size, or a cap under an inherited pool; 0 = default.
+  std::optional<int> ctest_slots;  ///< Agent slots CTest allocated to this test.
+};
+
+/// Joins the inherited pool (capped by -j and the CTest slots), else creates
+/// one of RunPoolSlots(). A pool advertised but unusable (make <= 4.3 without
+/// '+') leaves the one slot make paid for; when another tierun below the
+/// same paid process holds it, waits for it. A termination signal while
+/// waiting gives an error of kind kCancelled and sets `*signal`.
+jobserver::Result<AgentPool> OpenAgentPool(const AgentPoolRequest& request,
+                                           const jobserver::MakeflagsEnvironment& env,
+                                           ScopedSignalFd& signals, int* signal);
+
+}  // namespace tierun
