@@ -21,7 +21,7 @@ all: build
 
 deps:
 	@bash scripts/install-deps.sh
-	@bash scripts/fetch-newer-cmake.sh .tools/cmake
+	@bash scripts/fetch-newer-cmake.sh .tools
 
 build: deps
 	$(CLEAN_ENV) cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -52,7 +52,10 @@ command available; no ``CMAKE_MODULE_PATH`` step is needed.
     and sets ``CTEST_RESOURCE_SPEC_FILE`` in the calling scope, so a plain
     ``ctest -j16`` keeps the limit with no extra flag. When
     ``CTEST_RESOURCE_SPEC_FILE`` is already set, that spec is kept, and it
-    must have a ``<type>`` resource of enough slots.
+    must have a ``<type>`` resource of enough slots. ctest reads
+    ``CTEST_RESOURCE_SPEC_FILE`` from 3.18 on; with CMake 3.16 and 3.17 run
+    ``ctest --resource-spec-file <build>/tierun-resources.json`` (the module
+    warns).
 
   ``SLOTS_PER_TEST <n>``
     At most ``<n>`` of the slots go to one tier test (default: ``SLOTS``).
@@ -277,6 +280,11 @@ function(tierun_add_experiment)
   _tierun_write_resource_spec("${name}" "${arg_RESOURCE_TYPE}" "${arg_SLOTS}")
   if(NOT DEFINED CTEST_RESOURCE_SPEC_FILE)
     set(CTEST_RESOURCE_SPEC_FILE "${_tierun_spec}" PARENT_SCOPE)
+    if(CMAKE_VERSION VERSION_LESS 3.18)
+      message(WARNING "tierun_add_experiment(${name}): ctest ${CMAKE_VERSION} ignores "
+        "CTEST_RESOURCE_SPEC_FILE; run ctest --resource-spec-file ${_tierun_spec} "
+        "or the agents are not limited to ${arg_SLOTS}")
+    endif()
   elseif(NOT CTEST_RESOURCE_SPEC_FILE STREQUAL _tierun_spec)
     message(STATUS "tierun_add_experiment(${name}): keeping CTEST_RESOURCE_SPEC_FILE "
       "${CTEST_RESOURCE_SPEC_FILE}; it needs a '${arg_RESOURCE_TYPE}' resource of "

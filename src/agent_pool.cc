@@ -122,8 +122,8 @@ Result<AgentPool> JoinInherited(const jobserver::Auth& auth) {
 }  // namespace
 
 Result<AgentPool> OpenAgentPool(const AgentPoolRequest& request,
-                                const jobserver::MakeflagsEnvironment& env,
-                                ScopedSignalFd& signals, int* signal) {
+                                const jobserver::MakeflagsEnvironment& env, ScopedSignalFd& signals,
+                                int* signal) {
   Result<jobserver::Auth> auth = jobserver::ChooseAuth(env);
   if (auth && auth->style == jobserver::AuthStyle::kNone && !auth->disabled) {
     return CreateOwnPool(RunPoolSlots(request.jobs, env, request.ctest_slots),

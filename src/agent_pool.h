@@ -31,8 +31,8 @@ struct AgentPool {
   std::optional<jobserver::Server> server;  ///< Set when the pool is our own.
   std::optional<jobserver::Client> client;
   std::optional<ImplicitSlotClaim> claim;  ///< A shared implicit slot we hold.
-  int cap = 0;                              ///< Extra limit on agents; 0 = none.
-  std::string description;                  ///< For the journal and the live view.
+  int cap = 0;                             ///< Extra limit on agents; 0 = none.
+  std::string description;                 ///< For the journal and the live view.
 };
 
 struct AgentPoolRequest {

@@ -136,7 +136,7 @@ expect_after() {
 # client): the system's, or the one `make deps` unpacked into .tools/cmake.
 newer_ctest_dir() {
   local dir version
-  for dir in "$(dirname "$(command -v ctest)")" "${TIERUN_TOOLS_CMAKE:-}"; do
+  for dir in "$(dirname "$(command -v ctest)")" "${TIERUN_TOOLS_DIR:-}/cmake/usr/bin"; do
     [[ -x $dir/ctest ]] || continue
     version=$("$dir/ctest" --version | head -1 | awk '{print $3}')
     if [[ $(printf '%s\n3.29\n' "$version" | sort -V | head -1) == 3.29 ]]; then
@@ -145,4 +145,13 @@ newer_ctest_dir() {
     fi
   done
   return 1
+}
+
+# cmake_3_18 cmake|ctest ARGS...: runs CMake 3.18 from .tools/cmake-3.18
+# (unpacked by `make deps` with the libjsoncpp it needs) for at most 300 s;
+# fails when absent.
+cmake_3_18() {
+  local root=${TIERUN_TOOLS_DIR:-}/cmake-3.18 tool=$1
+  shift
+  LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu" timeout 300 "$root/usr/bin/$tool" "$@"
 }
