@@ -31,34 +31,15 @@ Result<AgentPool> CreateOwnPool(int slots, const std::string& why) {
   return pool;
 }
 
-/// Whose implicit slot our agents may use (see the header): true with no
-/// claim when it is ours alone; true with `claim` set when we took the paid
-/// process's shared slot; false when another tierun holds it or no payer
-/// is known.
-struct ImplicitSlot {
-  bool usable = false;
-  std::optional<ImplicitSlotClaim> claim;
-  std::optional<ProcessKey> paid;
-};
-
-ImplicitSlot FindImplicitSlot(jobserver::PoolId pool) {
-  ImplicitSlot slot;
-  slot.paid = FindPaidProcess(getpid());
-  if (!slot.paid) return slot;
-  if (slot.paid->pid == getpid()) {
-    slot.usable = true;
-    return slot;
-  }
-  auto claim = ImplicitSlotClaim::Open(pool, *slot.paid);
+/// The claim on `paid`'s implicit slot in `pool`, or nullopt (warned) when
+/// it cannot be opened: then tokens only.
+std::optional<ImplicitSlotClaim> OpenClaim(jobserver::PoolId pool, ProcessKey paid) {
+  auto claim = ImplicitSlotClaim::Open(pool, paid);
   if (!claim) {
     Warn(claim.error().message + "; the implicit slot cannot be shared");
-    return slot;
+    return std::nullopt;
   }
-  if (claim->TryClaim()) {
-    slot.usable = true;
-    slot.claim.emplace(std::move(*claim));
-  }
-  return slot;
+  return std::move(*claim);
 }
 
 /// Blocks until `claim` holds the slot, or a termination signal comes.
@@ -85,37 +66,39 @@ jobserver::Status WaitForClaim(ImplicitSlotClaim& claim, ScopedSignalFd& signals
 /// every other tierun below the same paid process.
 Result<AgentPool> OpenOnPaidSlotOnly(const jobserver::MakeflagsEnvironment& env,
                                      ScopedSignalFd& signals, int* signal) {
-  ImplicitSlot slot = FindImplicitSlot(PoolIdOfUnusablePool(env));
-  if (!slot.usable && slot.paid) {
-    auto claim = ImplicitSlotClaim::Open(PoolIdOfUnusablePool(env), *slot.paid);
-    if (!claim) return claim.error();
+  const std::optional<ProcessKey> paid = FindPaidProcess(getpid(), Payers::kPoolCreators);
+  std::optional<ImplicitSlotClaim> claim =
+      paid && paid->pid != getpid() ? OpenClaim(PoolIdOfUnusablePool(env), *paid) : std::nullopt;
+  if (claim && !claim->TryClaim()) {
     if (jobserver::Status waited = WaitForClaim(*claim, signals, signal); !waited) {
       return waited.error();
     }
-    slot.claim.emplace(std::move(*claim));
   }
   Result<AgentPool> pool = CreateOwnPool(1, "jobserver unusable");
-  if (pool && slot.claim) pool->claim.emplace(std::move(*slot.claim));
+  if (pool && claim) pool->session_claim.emplace(std::move(*claim));
   return pool;
 }
 
-/// Joins `auth`, handing out the implicit slot only when it is ours to use.
+/// Joins `auth`; the client hands out the implicit slot only when it is ours
+/// alone, else the scheduler shares the paid process's slot.
 Result<AgentPool> JoinInherited(const jobserver::Auth& auth) {
+  const std::optional<ProcessKey> paid = FindPaidProcess(getpid());
+  const bool ours = paid && paid->pid == getpid();
   jobserver::ClientOptions options;
-  options.use_implicit_slot = false;
+  options.use_implicit_slot = ours;
   auto client = jobserver::Client::Join(auth, options);
   if (!client) return client.error();
-  ImplicitSlot slot = FindImplicitSlot(client->pool_id());
-  if (slot.usable) {
-    // The slot is known only once the pool is: join again, handing it out.
-    client = jobserver::Client::Join(auth);
-    if (!client) return client.error();
-  }
   AgentPool pool;
-  pool.description = "joined the jobserver in " + auth.variable +
-                     (slot.usable ? "" : " (tokens only: the implicit slot is not ours)");
+  pool.description = "joined the jobserver in " + auth.variable;
+  if (paid && !ours) {
+    if (auto claim = OpenClaim(client->pool_id(), *paid)) {
+      pool.shared_slot.emplace(std::move(*claim));
+      pool.description += " (sharing the implicit slot of pid " + std::to_string(paid->pid) + ")";
+    }
+  } else if (!paid) {
+    pool.description += " (tokens only: no paying parent found)";
+  }
   pool.client.emplace(std::move(*client));
-  if (slot.claim) pool.claim.emplace(std::move(*slot.claim));
   return pool;
 }
 

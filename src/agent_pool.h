@@ -10,10 +10,10 @@
 /// When something in between pays nothing -- a script, or a ctest < 3.29
 /// running several tierun tests under `make -j3 check` -- the slot belongs
 /// to the *paid process* below the payer and all tierun processes beneath it
-/// share it: the first to claim it (ImplicitSlotClaim) keeps it for its
-/// session, the others read a token for every agent. With no payer among
-/// the ancestors, tokens only: exceeding the limit is the one thing never
-/// risked.
+/// share it (ImplicitSlotClaim): the scheduler claims it for one agent at a
+/// time and gives it back when the agent ends, so a sibling waiting for it
+/// gets it. With no payer among the ancestors, tokens only: exceeding the
+/// limit is the one thing never risked.
 
 #include <optional>
 #include <string>
@@ -30,9 +30,13 @@ namespace tierun {
 struct AgentPool {
   std::optional<jobserver::Server> server;  ///< Set when the pool is our own.
   std::optional<jobserver::Client> client;
-  std::optional<ImplicitSlotClaim> claim;  ///< A shared implicit slot we hold.
-  int cap = 0;                             ///< Extra limit on agents; 0 = none.
-  std::string description;                 ///< For the journal and the live view.
+  /// The paid process's implicit slot, shared with our siblings: for the
+  /// scheduler to claim per agent (SchedulerOptions::shared_slot).
+  std::optional<ImplicitSlotClaim> shared_slot;
+  /// The one slot make paid for when its pool is unusable, held all session.
+  std::optional<ImplicitSlotClaim> session_claim;
+  int cap = 0;              ///< Extra limit on agents; 0 = none.
+  std::string description;  ///< For the journal and the live view.
 };
 
 struct AgentPoolRequest {

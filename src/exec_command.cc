@@ -89,7 +89,10 @@ void WaitForSlot(Client* client, ScopedSignalFd& signals, Slot& slot) {
 Slot AcquireSlot(Client* client, PoolId pool, ScopedSignalFd& signals, bool always_token) {
   Slot slot;
   std::optional<ProcessKey> paid;
-  if (!always_token) paid = FindPaidProcess(getpid());
+  // A ctest or ninja that would be a client could not use an unusable pool.
+  if (!always_token) {
+    paid = FindPaidProcess(getpid(), client == nullptr ? Payers::kPoolCreators : Payers::kAll);
+  }
   // Paid for directly (make ran us without a shell): the slot is ours alone.
   if (paid && paid->pid == getpid()) return slot;
   if (paid) {

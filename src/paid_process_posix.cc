@@ -69,25 +69,26 @@ std::optional<ProcessInfo> ReadProcessInfo(pid_t pid) {
   return info;
 }
 
-bool IsPayer(const ProcessInfo& process) {
-  static constexpr std::string_view kPayers[] = {"make", "gmake", "cargo", "tierun"};
-  for (std::string_view payer : kPayers) {
+bool IsPayer(const ProcessInfo& process, Payers payers) {
+  static constexpr std::string_view kPoolCreators[] = {"make", "gmake", "cargo", "tierun"};
+  for (std::string_view payer : kPoolCreators) {
     if (process.name == payer) return true;
   }
+  if (payers == Payers::kPoolCreators) return false;
   // Jobserver clients only from these versions on: ctest 3.29, ninja 1.13.
   if (process.name == "ctest") return VersionAtLeast(process.key.pid, "ctest version ", 3, 29);
   if (process.name == "ninja") return VersionAtLeast(process.key.pid, "", 1, 13);
   return false;
 }
 
-std::optional<ProcessKey> FindPaidProcess(pid_t start) {
+std::optional<ProcessKey> FindPaidProcess(pid_t start, Payers payers) {
   std::optional<ProcessInfo> current = ReadProcessInfo(start);
   for (int depth = 0; current && depth < kMaxAncestors; ++depth) {
     // pid 1 can be a payer too: `make -j4` as a container's entry point.
     if (current->parent <= 0) return std::nullopt;
     std::optional<ProcessInfo> parent = ReadProcessInfo(current->parent);
     if (!parent) return std::nullopt;
-    if (IsPayer(*parent)) return current->key;
+    if (IsPayer(*parent, payers)) return current->key;
     current = std::move(parent);
   }
   return std::nullopt;

@@ -40,11 +40,17 @@ struct ProcessInfo {
 /// or unreadable.
 std::optional<ProcessInfo> ReadProcessInfo(pid_t pid);
 
+/// Which programs count as payers. Under a pool that is advertised but
+/// unusable (make <= 4.3 closed the fds of a recipe without '+'), a ctest or
+/// ninja that would be a client could not connect and paid nothing: only
+/// the programs that create pools count then.
+enum class Payers { kAll, kPoolCreators };
+
 /// True when `process` pays one job slot for each child it starts.
-bool IsPayer(const ProcessInfo& process);
+bool IsPayer(const ProcessInfo& process, Payers payers = Payers::kAll);
 
 /// The paid process at or above `start`; nullopt when no ancestor, pid 1
 /// included, is a payer (the pool was created by something we do not know).
-std::optional<ProcessKey> FindPaidProcess(pid_t start);
+std::optional<ProcessKey> FindPaidProcess(pid_t start, Payers payers = Payers::kAll);
 
 }  // namespace tierun

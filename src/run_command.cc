@@ -183,6 +183,7 @@ int RunExperiment(const RunOptions& options) {
                 " of " + std::to_string(queue.Total()) + " runs to go; " + pool->description);
   SchedulerOptions scheduler_options;
   scheduler_options.cap = pool->cap;
+  if (pool->shared_slot) scheduler_options.shared_slot = &*pool->shared_slot;
   scheduler_options.grace = options.grace;
   if (pool->server) {
     scheduler_options.pool_environment = pool->server->ChildEnvironment();

@@ -25,7 +25,8 @@ struct Scheduler::Child {
   std::optional<Clock::time_point> deadline = {};  ///< The attempt's timeout.
   std::optional<Clock::time_point> kill_at = {};   ///< SIGKILL after SIGTERM's grace.
   bool timed_out = false;
-  RunRecord record = {};  ///< For a judge: the agent's record so far.
+  RunRecord record = {};        ///< For a judge: the agent's record so far.
+  bool on_shared_slot = false;  ///< Runs on options_.shared_slot, not on `token`.
 };
 
 namespace {
@@ -94,24 +95,58 @@ bool Scheduler::HasStartableWork(Clock::time_point now) const {
   return !judges_waiting_.empty() || queue_.HasReady(now);
 }
 
+bool Scheduler::AcquireSlot(jobserver::Token& token, bool& on_shared_slot) {
+  ImplicitSlotClaim* shared = options_.shared_slot;
+  if (shared != nullptr && !shared_slot_busy_ && !shared->waiting() &&
+      (shared->held() || shared->TryClaim())) {
+    shared_slot_busy_ = on_shared_slot = true;
+    return true;
+  }
+  token = client_.TryAcquire();
+  return token.valid();
+}
+
+void Scheduler::ReleaseSharedSlot(bool on_shared_slot) {
+  if (!on_shared_slot) return;
+  shared_slot_busy_ = false;
+  options_.shared_slot->Release();
+}
+
+int Scheduler::TendSharedSlot(bool want_slot) {
+  ImplicitSlotClaim* shared = options_.shared_slot;
+  if (shared == nullptr || shared_slot_busy_) return -1;
+  if (!want_slot) {
+    // Held (or awaited) for no agent, it would keep a sibling waiting.
+    if (shared->held() || shared->waiting()) shared->Release();
+    return -1;
+  }
+  if (shared->held()) return -1;
+  if (!shared->waiting() && !shared->StartWaiting()) return -1;  // Tokens only, then.
+  return shared->ready_fd();
+}
+
 void Scheduler::LaunchWhatFits() {
   while (true) {
     const Clock::time_point now = Clock::now();
     if (!CanLaunch(now) || !HasStartableWork(now)) return;
-    jobserver::Token token = client_.TryAcquire();
-    if (!token.valid()) return;  // poll() tells us when one comes.
+    jobserver::Token token;
+    bool on_shared_slot = false;
+    if (!AcquireSlot(token, on_shared_slot)) return;  // poll() tells us when one comes.
     if (!judges_waiting_.empty()) {
       RunKey key = judges_waiting_.front().first;
       RunRecord record = std::move(judges_waiting_.front().second);
       judges_waiting_.erase(judges_waiting_.begin());
-      Launch(key, std::move(token), std::move(record));
+      Launch(key, std::move(token), on_shared_slot, std::move(record));
       continue;
     }
-    if (std::optional<RunKey> key = queue_.Next(now)) Launch(*key, std::move(token), std::nullopt);
+    if (std::optional<RunKey> key = queue_.Next(now)) {
+      Launch(*key, std::move(token), on_shared_slot, std::nullopt);
+    }
   }
 }
 
-void Scheduler::Launch(RunKey key, jobserver::Token token, std::optional<RunRecord> judged) {
+void Scheduler::Launch(RunKey key, jobserver::Token token, bool on_shared_slot,
+                       std::optional<RunRecord> judged) {
   const Tier& tier = plan_.tiers[key.tier];
   const bool judge = judged.has_value();
   AttemptSpec spec{&plan_,
@@ -128,17 +163,19 @@ void Scheduler::Launch(RunKey key, jobserver::Token token, std::optional<RunReco
     // Not the run's fault (a missing program, no fds left): recording it
     // would make it permanent. Stop; the run stays to be run next time.
     token.Return();
+    ReleaseSharedSlot(on_shared_slot);
     progress_.Note("tierun: " + process.error().message + "; stopping");
     Stop(kStopForFailure);
     return;
   }
   auto child = std::make_unique<Child>(
       Child{key, judge, std::move(*process), std::move(token), Clock::now(), UtcNow()});
+  child->on_shared_slot = on_shared_slot;
   if (judged) child->record = std::move(*judged);
   if (tier.timeout.count() > 0) child->deadline = child->started + tier.timeout;
   nlohmann::json fields = Describe(key);
   fields["pid"] = child->process.pid();
-  fields["implicit_slot"] = child->token.implicit();
+  fields["implicit_slot"] = child->token.implicit() || on_shared_slot;
   fields["running"] = children_.size() + 1;
   events_.Record(judge ? "judge_start" : "start", fields);
   if (!judge) progress_.Started(key.tier);
@@ -150,6 +187,7 @@ void Scheduler::Reap(Child& child, const ExitStatus& status) {
   // back, however the attempt ended.
   child.process.KillRemainingGroup();
   child.token.Return();  // The slot goes back first, however the attempt ended.
+  ReleaseSharedSlot(child.on_shared_slot);
   if (stop_signal_ != 0) {
     nlohmann::json fields = Describe(child.key);
     fields["status"] = status.Describe();
@@ -344,12 +382,19 @@ int Scheduler::Run(ScopedSignalFd& signals) {
     }
     std::vector<struct pollfd> fds = {{signals.fd(), POLLIN, 0}};
     // A gone pool's fd stays readable (EOF): polling it would spin.
-    const bool want_token = CanLaunch(now) && HasStartableWork(now) && !client_.pool_gone();
+    const bool want_slot = CanLaunch(now) && HasStartableWork(now);
+    const bool want_token = want_slot && !client_.pool_gone();
     fds.push_back({want_token ? client_.readiness_fd() : -1, POLLIN, 0});
+    const int shared_slot_fd = TendSharedSlot(want_slot);
+    fds.push_back({shared_slot_fd, POLLIN, 0});
     for (const auto& child : children_) fds.push_back({child->process.pidfd(), POLLIN, 0});
     if (poll(fds.data(), fds.size(), PollTimeoutMs(Clock::now())) == -1 && errno != EINTR) {
       perror("tierun run: poll");
       Stop(kStopForFailure);
+    }
+    // The helper holds the shared slot for us now (or died: tokens only).
+    if (shared_slot_fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP))) {
+      options_.shared_slot->CollectWaiter();
     }
   }
 }

@@ -26,6 +26,7 @@
 #include "src/plan.h"
 #include "src/progress.h"
 #include "src/signals_posix.h"
+#include "src/slot_claim_posix.h"
 #include "src/work_queue.h"
 
 namespace tierun {
@@ -37,6 +38,12 @@ struct SchedulerOptions {
   std::chrono::milliseconds grace{std::chrono::seconds(5)};
   std::vector<std::pair<std::string, std::string>> pool_environment;
   std::vector<int> inherit_fds;
+  /// The implicit slot of the paid process above us, shared with the other
+  /// tierun processes below it (agent_pool.h): claimed for one agent at a
+  /// time, before a token is read, and given back when that agent ends, so a
+  /// sibling waiting for it gets it. Null when the slot is ours (the client
+  /// hands it out) or not ours at all.
+  ImplicitSlotClaim* shared_slot = nullptr;
 };
 
 class Scheduler {
@@ -61,8 +68,16 @@ class Scheduler {
   static constexpr double kMaxPauseSeconds = 24 * 3600;
 
   void LaunchWhatFits();
+  /// A slot for one more agent: the shared implicit slot when we can take it,
+  /// else a token. False when neither is free now.
+  bool AcquireSlot(jobserver::Token& token, bool& on_shared_slot);
+  /// While we want a slot, a helper waits for the shared one; when we do not,
+  /// we hold it for no agent. Returns the fd to poll (-1 for none).
+  int TendSharedSlot(bool want_slot);
+  void ReleaseSharedSlot(bool on_shared_slot);
   /// Starts the agent, or with `judged` (the agent's record) its judge.
-  void Launch(RunKey key, jobserver::Token token, std::optional<RunRecord> judged);
+  void Launch(RunKey key, jobserver::Token token, bool on_shared_slot,
+              std::optional<RunRecord> judged);
   void HandleSignals(ScopedSignalFd& signals);
   void ReapExited();
   void PauseLaunches(double seconds, const RunKey& key);
@@ -91,6 +106,7 @@ class Scheduler {
   std::vector<std::pair<RunKey, RunRecord>> judges_waiting_;
   Clock::time_point paused_until_ = Clock::time_point::min();
   int stop_signal_ = 0;
+  bool shared_slot_busy_ = false;  ///< An agent of ours runs on options_.shared_slot.
   std::optional<Clock::time_point> kill_all_at_;
 };
 

@@ -169,6 +169,22 @@ bool ImplicitSlotClaim::CollectWaiter() {
   return held_;
 }
 
+void ImplicitSlotClaim::Release() {
+  if (waiter_pid_ > 0) {
+    StopWaiter();  // The helper held the lock, or waited for it: either ends with it.
+    ready_fd_.reset();
+    control_fd_.reset();
+  } else if (held_) {
+    struct flock unlock = {};
+    unlock.l_type = F_UNLCK;
+    unlock.l_whence = SEEK_SET;
+    unlock.l_start = offset_;
+    unlock.l_len = 1;
+    RetryOnEintr([&] { return fcntl(lock_fd_.get(), F_OFD_SETLK, &unlock); });
+  }
+  held_ = false;
+}
+
 void ImplicitSlotClaim::StopWaiter() {
   if (waiter_pid_ <= 0) return;
   kill(waiter_pid_, SIGKILL);

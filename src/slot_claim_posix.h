@@ -55,6 +55,11 @@ class ImplicitSlotClaim {
   /// After ready_fd() turned readable: true when the helper holds the slot.
   bool CollectWaiter();
   bool held() const { return held_; }
+  /// True while a helper started by StartWaiting() has not been collected.
+  bool waiting() const { return waiter_pid_ > 0 && !held_; }
+  /// Gives the slot back (or stops waiting for it); TryClaim() may take it
+  /// again.
+  void Release();
 
  private:
   ImplicitSlotClaim(jobserver::UniqueFd lock_fd, std::string lock_path, off_t offset);

@@ -32,3 +32,13 @@ expect_clean_audit serve.err 3
 grep -q '"pool":"joined the jobserver in MAKEFLAGS' build/tierun-results/e2e/events.jsonl ||
   fail "tierun run did not join the pool: $(grep session build/tierun-results/e2e/events.jsonl)"
 echo "ok: ctest $("$bin/ctest" --version | head -1 | awk '{print $3}') and tierun shared a pool of 3"
+
+# `make -j2 test ARGS=-j8`: the generated test target has no '+', so make
+# 4.3 closes the pool's fds; ctest cannot connect and pays nothing, and the
+# tierun runs of all tests take turns on the one slot make paid for ctest.
+mv log served.log
+rm -rf build/tierun-results
+(cd build && timeout 300 make -j2 test ARGS=-j8) >make-test.out 2>&1 ||
+  fail "make -j2 test: $(cat make-test.out)"
+verify log 2 30
+echo "ok: make -j2 test (no '+') kept the agents within make's slot"
