@@ -20,7 +20,8 @@ function(_tierun_read_plan lines)
     string(REPLACE " " ";" words "${line}")
     list(GET words 0 kind)
     if(kind STREQUAL "experiment")
-      list(GET words 2 directory)
+      # The directory is the rest of the line: it may hold blanks.
+      string(REGEX REPLACE "^experiment [^ ]+ " "" directory "${line}")
       set(experiment_dir "${directory}" PARENT_SCOPE)
     elseif(kind STREQUAL "tier")
       list(GET words 1 tier)
@@ -49,7 +50,7 @@ endfunction()
 # given `slots` agent slots by ctest.
 function(_tierun_add_run_test test selection slots depends)
   add_test("${test}" "${arg_TIERUN}" run "${arg_PLAN}" ${selection}
-    --results "${arg_RESULTS_DIR}" ${arg_TIERUN_ARGS})
+    --results "${arg_RESULTS_DIR}" --resource-type "${arg_RESOURCE_TYPE}" ${arg_TIERUN_ARGS})
   set_tests_properties("${test}" PROPERTIES
     WORKING_DIRECTORY "${arg_WORKING_DIRECTORY}"
     RESOURCE_GROUPS "${slots},${arg_RESOURCE_TYPE}:1"
@@ -57,10 +58,36 @@ function(_tierun_add_run_test test selection slots depends)
   if(depends)
     set_tests_properties("${test}" PROPERTIES DEPENDS "${depends}")
   endif()
+  if(NOT CMAKE_VERSION VERSION_LESS 3.27)
+    # On TIMEOUT, SIGTERM first: tierun stops its agents and writes the
+    # reports of what finished (SIGKILL, the default, would lose that).
+    set_tests_properties("${test}" PROPERTIES
+      TIMEOUT_SIGNAL_NAME SIGTERM TIMEOUT_SIGNAL_GRACE_PERIOD 30)
+  endif()
   _tierun_apply_user_properties("${test}")
 endfunction()
 
+# Default SLOTS_PER_TEST: an even share of SLOTS for each tier that can
+# start at once (no depends_on), so independent tiers run side by side as in
+# one `tierun run`, rather than each tier test waiting for all the slots.
+function(_tierun_default_slots_per_test out)
+  set(roots 0)
+  foreach(tier IN LISTS tiers)
+    if(NOT tier_depends_${tier})
+      math(EXPR roots "${roots} + 1")
+    endif()
+  endforeach()
+  if(roots LESS 1)
+    set(roots 1)
+  endif()
+  math(EXPR share "(${arg_SLOTS} + ${roots} - 1) / ${roots}")
+  set(${out} "${share}" PARENT_SCOPE)
+endfunction()
+
 function(_tierun_add_tier_tests)
+  if(NOT arg_SLOTS_PER_TEST)
+    _tierun_default_slots_per_test(arg_SLOTS_PER_TEST)
+  endif()
   set(all "")
   foreach(tier IN LISTS tiers)
     set(depends "")
@@ -96,7 +123,7 @@ endfunction()
 
 function(_tierun_add_tests)
   cmake_parse_arguments(PARSE_ARGV 0 arg ""
-    "NAME;TIERUN;PLAN;PER;SLOTS_PER_TEST;RESOURCE_TYPE;RESULTS_DIR;WORKING_DIRECTORY"
+    "NAME;TIERUN;PLAN;PER;SLOTS;SLOTS_PER_TEST;RESOURCE_TYPE;RESULTS_DIR;WORKING_DIRECTORY"
     "TIERUN_ARGS")
   if(NOT EXISTS "${arg_TIERUN}")
     # As gtest_discover_tests does for an executable not built yet.
@@ -129,6 +156,7 @@ function(_tierun_add_tests)
     WORKING_DIRECTORY "${arg_WORKING_DIRECTORY}"
     FIXTURES_CLEANUP "tierun.${arg_NAME}"
     DEPENDS "${all}")
+  _tierun_apply_report_labels("${report}")
 endfunction()
 
 cmake_policy(POP)

@@ -201,14 +201,18 @@ Result<ResultsDirectory> Create(const Plan& plan, const std::string& dir,
   return results;
 }
 
-Error PlanChanged(const std::string& dir, const json& before, const Plan& plan) {
+Error PlanChanged(const std::string& dir, const json& before, const Plan& plan, bool scoped) {
   std::string message = dir + " holds results of a different plan; what changed:";
   for (const std::string& change : DescribePlanChanges(before, PlanToJson(plan))) {
     message += "\n  " + change;
   }
-  message +=
-      "\nRun with --fresh to move the old results aside and start anew, or give the "
-      "experiment another name.";
+  // A scoped runner (one CTest test of many) cannot take --fresh: say what
+  // moves the old results aside for all of them at once.
+  message += scoped ? "\nA run of some tiers or runs (as in a CTest test) cannot take --fresh, "
+                      "which would move the other runners' results aside: rename or remove " +
+                          dir + " and run again, or give the experiment another name."
+                    : "\nRun with --fresh to move the old results aside and start anew, or "
+                      "give the experiment another name.";
   return Error{ErrorKind::kInvalid, message};
 }
 
@@ -241,7 +245,9 @@ Result<ResultsDirectory> PrepareLocked(const Plan& plan, const std::string& dir,
     if (created) created->moved_aside.push_back(*old);
     return created;
   }
-  if ((*stored)["hash"] != PlanHash(plan)) return PlanChanged(dir, (*stored)["plan"], plan);
+  if ((*stored)["hash"] != PlanHash(plan)) {
+    return PlanChanged(dir, (*stored)["plan"], plan, selection.scoped());
+  }
   ResultsDirectory results;
   results.path = dir;
   results.resumed = true;

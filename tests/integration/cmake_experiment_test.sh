@@ -7,8 +7,10 @@
 #    ended; the report test ends last and its report counts all 30 runs.
 #  - PER run: one test per run (30) and the report; the same limit.
 #  - Both experiments in one project, configured and run by CMake 3.18 (the
-#    oldest at hand; the package supports 3.16): 60 runs, still at most 4
-#    at once -- one resource type is one limit across experiments.
+#    oldest at hand; the package supports 3.16), added from a function of
+#    the project, with RESOURCE_TYPE llm_calls, results in a directory whose
+#    name holds a blank and a property value with ']=' in it: 60 runs, still
+#    at most 4 at once -- one resource type is one limit across experiments.
 source "$(dirname "$0")/lib.sh"
 
 install_tierun "$WORK/prefix"
@@ -65,8 +67,14 @@ cmake_minimum_required(VERSION 3.16)
 project(experiment NONE)
 enable_testing()
 find_package(tierun 0.1 REQUIRED)
-tierun_add_experiment(NAME e2e PLAN tiers.toml SLOTS 4)
-tierun_add_experiment(NAME each PLAN runs.toml PER run SLOTS 4)
+function(add_evaluations)
+  foreach(per tier run)
+    tierun_add_experiment(NAME ${per} PLAN ${per}s.toml PER ${per} SLOTS 4
+                          RESOURCE_TYPE llm_calls RESULTS_DIR "results dir"
+                          PROPERTIES ENVIRONMENT "UNUSED=a]=b")
+  endforeach()
+endfunction()
+add_evaluations()
 CMAKE
 cmake_3_18 cmake -S project -B build-3.18 -DCMAKE_PREFIX_PATH="$WORK/prefix" >old.configure 2>&1 ||
   fail "CMake 3.18 configure: $(cat old.configure)"
@@ -74,4 +82,8 @@ cmake_3_18 cmake -S project -B build-3.18 -DCMAKE_PREFIX_PATH="$WORK/prefix" >ol
   fail "ctest 3.18 -j16: $(cat old.ctest)"
 grep -q "100% tests passed, 0 tests failed out of 37" old.ctest || fail "ctest 3.18: $(cat old.ctest)"
 verify log 4 60 --expect-reached
+for name in e2e each; do
+  [[ $(json_get "build-3.18/results dir/$name/report.json" 'd["runs"]') == 30 ]] ||
+    fail "the report of $name does not cover its 30 runs"
+done
 echo "ok: CMake 3.18 ran both experiments within 4 agent slots"

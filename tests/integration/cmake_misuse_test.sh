@@ -51,6 +51,15 @@ tierun_add_experiment(NAME e2e PLAN plan.toml SLOTS 2 SLOTS_PER_TEST 3)" \
 expect_misuse upper_type "$find
 tierun_add_experiment(NAME e2e PLAN plan.toml RESOURCE_TYPE Agents)" \
   "tierun_add_experiment(e2e): RESOURCE_TYPE 'Agents' is not a CTest resource type (^[a-z_][a-z0-9_]*\$)"
+expect_misuse missing_value "$find
+tierun_add_experiment(NAME e2e PLAN plan.toml PER)" \
+  "tierun_add_experiment(e2e): no value after PER"
+expect_misuse odd_properties "$find
+tierun_add_experiment(NAME e2e PLAN plan.toml PROPERTIES TIMEOUT)" \
+  "tierun_add_experiment(e2e): PROPERTIES needs <name> <value> pairs, got: TIMEOUT"
+expect_misuse own_resource_type_flag "$find
+tierun_add_experiment(NAME e2e PLAN plan.toml TIERUN_ARGS --resource-type=gpus)" \
+  "tierun_add_experiment(e2e): TIERUN_ARGS must not contain '--resource-type=gpus'"
 expect_misuse fresh "$find
 tierun_add_experiment(NAME e2e PLAN plan.toml TIERUN_ARGS --fresh)" \
   "tierun_add_experiment(e2e): TIERUN_ARGS must not contain '--fresh'"
