@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <variant>
 
 #include "src/agent_pool.h"
 #include "src/atomic_file.h"
@@ -124,12 +125,21 @@ int RunExitCode(int stop, int report_code, bool any_failed, const RunOptions& op
 
 }  // namespace
 
-int RunExperiment(const RunOptions& options) {
-  auto signals = ScopedSignalFd::BlockTerminationSignals();
-  if (!signals) {
-    fprintf(stderr, "%s: %s\n", kWho, signals.error().message.c_str());
-    return kExitInfrastructure;
-  }
+namespace {
+
+/// What a session runs on: the plan, its part, the results directory and
+/// the pool -- everything checked before the first agent starts.
+struct Session {
+  Plan plan;
+  RunSelection selection;
+  ResultsDirectory results;
+  AgentPool pool;
+};
+
+/// Loads and checks everything; on failure returns the exit code.
+std::variant<Session, int> OpenSession(const RunOptions& options,
+                                       const jobserver::MakeflagsEnvironment& env,
+                                       ScopedSignalFd& signals) {
   Result<Plan> plan = LoadPlan(options.plan_path);
   if (!plan) {
     fprintf(stderr, "%s\n", plan.error().message.c_str());
@@ -141,7 +151,6 @@ int RunExperiment(const RunOptions& options) {
     fprintf(stderr, "%s: %s\n", kWho, selection.error().message.c_str());
     return kExitUsage;
   }
-  const auto env = jobserver::MakeflagsEnvironment::FromProcess();
   if (options.dry_run || jobserver::DryRunRequested(env)) {
     PrintDryRun(*plan, ExperimentDirectory(*plan), *selection);
     return kExitOk;
@@ -161,46 +170,72 @@ int RunExperiment(const RunOptions& options) {
     return kExitUsage;
   }
   int signal = 0;
-  Result<AgentPool> pool = OpenAgentPool({options.jobs, *ctest_slots}, env, *signals, &signal);
+  Result<AgentPool> pool = OpenAgentPool({options.jobs, *ctest_slots}, env, signals, &signal);
   if (!pool && signal != 0) return 128 + signal;
   if (!pool) {
     fprintf(stderr, "%s: cannot set up the jobserver: %s\n", kWho, pool.error().message.c_str());
     return kExitInfrastructure;
   }
-  const std::string& dir = results->path;
-  WorkQueue queue(*plan, *selection,
+  return Session{std::move(*plan), std::move(*selection), std::move(*results), std::move(*pool)};
+}
+
+SchedulerOptions MakeSchedulerOptions(const RunOptions& options, AgentPool& pool) {
+  SchedulerOptions scheduler_options;
+  scheduler_options.cap = pool.cap;
+  if (pool.shared_slot) scheduler_options.shared_slot = &*pool.shared_slot;
+  scheduler_options.grace = options.grace;
+  if (pool.server) {
+    scheduler_options.pool_environment = pool.server->ChildEnvironment();
+    scheduler_options.inherit_fds = pool.server->InheritableFds();
+  }
+  return scheduler_options;
+}
+
+/// Runs the session's pending runs, writes the reports, audits our pool.
+int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& signals) {
+  const Plan& plan = session.plan;
+  const std::string& dir = session.results.path;
+  AgentPool& pool = session.pool;
+  WorkQueue queue(plan, session.selection,
                   [&](const std::string& tier, const std::string& subtest, int run) {
                     return RunIsComplete(dir, tier, subtest, run);
                   });
-  Progress progress(ParseProgressMode(options.progress), *plan, stderr);
-  Result<std::vector<RunRecord>> done = ReadRunRecords(dir, *plan);
-  SetProgressTotals(progress, *plan, *selection, done ? *done : std::vector<RunRecord>{});
+  Progress progress(ParseProgressMode(options.progress), plan, stderr);
+  Result<std::vector<RunRecord>> done = ReadRunRecords(dir, plan);
+  SetProgressTotals(progress, plan, session.selection, done ? *done : std::vector<RunRecord>{});
   EventLog events(dir + "/events.jsonl");
-  events.Record("session", {{"resumed", results->resumed},
-                            {"pool", pool->description},
+  events.Record("session", {{"resumed", session.results.resumed},
+                            {"pool", pool.description},
                             {"pending_runs", queue.Unfinished()}});
-  progress.Note(std::string(kWho) + ": " + plan->name + ": " + std::to_string(queue.Unfinished()) +
-                " of " + std::to_string(queue.Total()) + " runs to go; " + pool->description);
-  SchedulerOptions scheduler_options;
-  scheduler_options.cap = pool->cap;
-  if (pool->shared_slot) scheduler_options.shared_slot = &*pool->shared_slot;
-  scheduler_options.grace = options.grace;
-  if (pool->server) {
-    scheduler_options.pool_environment = pool->server->ChildEnvironment();
-    scheduler_options.inherit_fds = pool->server->InheritableFds();
-  }
-  Scheduler scheduler(*plan, dir, queue, *pool->client, events, progress, scheduler_options);
-  const int stop = scheduler.Run(*signals);
+  progress.Note(std::string(kWho) + ": " + plan.name + ": " + std::to_string(queue.Unfinished()) +
+                " of " + std::to_string(queue.Total()) + " runs to go; " + pool.description);
+  Scheduler scheduler(plan, dir, queue, *pool.client, events, progress,
+                      MakeSchedulerOptions(options, pool));
+  const int stop = scheduler.Run(signals);
   progress.Close();
   bool any_failed = false;
-  const int report_code = WriteAndPrintReports(*plan, dir, options, *selection, &any_failed);
-  if (pool->server) {
-    pool->client.reset();
-    if (jobserver::Audit audit = pool->server->Shutdown(); !audit.clean()) {
+  const int report_code = WriteAndPrintReports(plan, dir, options, session.selection, &any_failed);
+  if (pool.server) {
+    pool.client.reset();
+    if (jobserver::Audit audit = pool.server->Shutdown(); !audit.clean()) {
       Warn("jobserver audit: " + audit.Describe());
     }
   }
   return RunExitCode(stop, report_code, any_failed, options);
+}
+
+}  // namespace
+
+int RunExperiment(const RunOptions& options) {
+  auto signals = ScopedSignalFd::BlockTerminationSignals();
+  if (!signals) {
+    fprintf(stderr, "%s: %s\n", kWho, signals.error().message.c_str());
+    return kExitInfrastructure;
+  }
+  const auto env = jobserver::MakeflagsEnvironment::FromProcess();
+  std::variant<Session, int> session = OpenSession(options, env, *signals);
+  if (const int* code = std::get_if<int>(&session)) return *code;
+  return RunSession(options, std::get<Session>(session), *signals);
 }
 
 int RunPoolSlots(int jobs, const jobserver::MakeflagsEnvironment& env,
