@@ -191,13 +191,13 @@ def workloads(b, selected):
     return result
 
 
-def run_all(b, tools, selected, reps):
+def run_all(b, tools, selected, reps, scratch_root):
     rows = {}  # (workload, tool) -> list of samples
     for workload in workloads(b, selected):
         names = [t for t in tools if not (workload.name == "W4-20k" and t in TOO_HEAVY_AT_SCALE)]
         for rep in range(reps):
             for tool in names:
-                scratch = tempfile.mkdtemp(prefix="tierun-bench-")
+                scratch = tempfile.mkdtemp(prefix="tierun-bench-", dir=scratch_root)
                 try:
                     log = os.path.join(scratch, "probe.log")
                     agent = [w.replace("{log}", log) for w in workload.agent]
@@ -259,6 +259,9 @@ def main():
     parser.add_argument("--workloads", default="W1,W2,W3,W4")
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--out", default="")
+    parser.add_argument("--scratch", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                        help="where the tools run and tierun writes its results (default: "
+                             "/dev/shm, a tmpfs, so the disk's speed is not what is measured)")
     args = parser.parse_args()
     b = Binaries(os.path.abspath(args.build))
     tools = args.tools.split(",")
@@ -267,7 +270,7 @@ def main():
     unknown = [t for t in tools if t not in TOOLS]
     if unknown:
         sys.exit("bench/compare.py: unknown tool(s) %s; known: %s" % (unknown, ", ".join(TOOLS)))
-    rows = run_all(b, tools, args.workloads.split(","), args.reps)
+    rows = run_all(b, tools, args.workloads.split(","), args.reps, args.scratch)
     summary = summarise(rows, args.reps)
     print_table(summary)
     out = args.out or os.path.join(HERE, "results", "compare-%s.json" % time.strftime("%Y%m%dT%H%M%S"))

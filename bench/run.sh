@@ -4,7 +4,7 @@
 # `tierun exec` to a bare spawn, measured in one run, are the result; absolute
 # times are context.
 #
-# Usage: bash bench/run.sh BUILD_DIR        (or: make bench)
+# Usage: bash bench/run.sh BUILD_DIR        (or: make bench, which builds in Release)
 # BENCH_MIN_TIME overrides the seconds per repetition (default 0.5; 5
 # repetitions of 5 benchmarks stay well under a minute).
 set -euo pipefail
@@ -75,3 +75,10 @@ for label, name in [("exec in_pool / spawn true", "BM_TierunExecTrue/in_pool"),
         print(f"{label:<40} {'missing':>14}")
 PY
 echo "JSON: $json"
+
+# The side-by-side comparison with the peers (bench/compare.py): several
+# minutes; BENCH_REPS and BENCH_WORKLOADS shorten it.
+echo
+echo "Side by side (N = 6, 5 tiers; ratios to the C reference in the same rep):"
+python3 "$(dirname "$0")/compare.py" "$build_dir" --reps "${BENCH_REPS:-5}" \
+  --workloads "${BENCH_WORKLOADS:-W1,W2,W3,W4}"

@@ -18,6 +18,8 @@ requirements=(
   "/usr/include/nlohmann/json.hpp|nlohmann-json3-dev"
   "/usr/include/toml++/toml.h|libtomlplusplus-dev"
   "cargo|cargo"
+  "parallel|parallel"
+  "/usr/bin/time|time"
 )
 
 missing=()

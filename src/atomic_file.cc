@@ -56,6 +56,12 @@ Status MakeDirectories(const std::string& path) {
   return {};
 }
 
+namespace {
+std::atomic<bool> sync_writes{false};
+}  // namespace
+
+void SetSyncWrites(bool sync) { sync_writes = sync; }
+
 Status WriteFileAtomically(const std::string& path, std::string_view content) {
   if (Status made = MakeDirectories(Parent(path)); !made) return made;
   // Runners sharing a results directory rewrite the same reports at once:
@@ -68,7 +74,7 @@ Status WriteFileAtomically(const std::string& path, std::string_view content) {
       [&] { return open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); }));
   if (!fd) return jobserver::SystemError("cannot create " + temporary);
   Status written = WriteAll(fd.get(), content, temporary);
-  if (written && fsync(fd.get()) == -1)
+  if (written && sync_writes && fsync(fd.get()) == -1)
     written = jobserver::SystemError("cannot sync " + temporary);
   fd.reset();
   if (written && rename(temporary.c_str(), path.c_str()) == -1) {

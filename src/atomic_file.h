@@ -1,9 +1,12 @@
 #pragma once
 
 /// Files that are never seen half-written: content goes to a temporary name
-/// in the same directory, is flushed to disk, and is renamed over the final
-/// name, so a runner killed at any moment leaves the old file or the new
-/// one, never a partial one (DESIGN.md section 4.5).
+/// in the same directory and is renamed over the final name, so a runner
+/// killed at any moment leaves the old file or the new one, never a partial
+/// one (DESIGN.md section 4.5). That holds for a killed process without any
+/// flush. Surviving a power loss or kernel crash as well needs an fsync
+/// before the rename, which costs a disk round trip per file: `tierun run
+/// --fsync` turns it on (SetSyncWrites) for users who need that.
 
 #include <string>
 #include <string_view>
@@ -15,8 +18,12 @@ namespace tierun {
 /// Creates `path` and its missing parents (mkdir -p), mode 0755.
 jobserver::Status MakeDirectories(const std::string& path);
 
-/// Writes `content` to `path` atomically (temporary file, fsync, rename).
-/// Creates the parent directories first.
+/// Whether WriteFileAtomically() fsyncs before renaming: one process-wide
+/// choice, made once from the command line before anything is written.
+void SetSyncWrites(bool sync);
+
+/// Writes `content` to `path` atomically (temporary file, fsync when asked,
+/// rename). Creates the parent directories first.
 jobserver::Status WriteFileAtomically(const std::string& path, std::string_view content);
 
 /// Appends `line` (which must end in '\n') with one write() on an O_APPEND

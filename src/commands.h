@@ -56,6 +56,7 @@ struct RunOptions {
   bool fresh = false;
   bool dry_run = false;
   bool fail_on_failure = false;
+  bool fsync = false;  ///< fsync every report before its rename (survives power loss).
   std::string junit_path;
   std::string progress = "auto";
   std::string resource_type = "agents";  ///< The CTest resource type that caps agents.

@@ -96,6 +96,9 @@ void AddRun(CLI::App& app, RunOptions& options, double& grace) {
                   "auto (a live view on a terminal, plain lines otherwise), bar, plain or none")
       ->check(CLI::IsMember({"auto", "bar", "plain", "none"}))
       ->capture_default_str();
+  run->add_flag("--fsync", options.fsync,
+                "fsync every report before renaming it into place, so results survive a power "
+                "loss too (atomic renames alone survive a killed runner); slower");
   run->add_flag("--fail-on-failure", options.fail_on_failure,
                 "Exit 1 when a run did not pass -- of --tiers/--runs when given (default: 0 once "
                 "every run is recorded)");

@@ -232,6 +232,7 @@ int RunExperiment(const RunOptions& options) {
     fprintf(stderr, "%s: %s\n", kWho, signals.error().message.c_str());
     return kExitInfrastructure;
   }
+  SetSyncWrites(options.fsync);
   const auto env = jobserver::MakeflagsEnvironment::FromProcess();
   std::variant<Session, int> session = OpenSession(options, env, *signals);
   if (const int* code = std::get_if<int>(&session)) return *code;

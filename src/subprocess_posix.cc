@@ -22,8 +22,8 @@ using jobserver::Result;
 using jobserver::RetryOnEintr;
 using jobserver::UniqueFd;
 
-/// Strings and the pointer arrays execve wants, built before fork(): the
-/// child of a multi-threaded process may only make async-signal-safe calls.
+/// Strings and the pointer arrays execve wants, built before vfork(): the
+/// child may only make async-signal-safe calls.
 struct ExecImage {
   std::vector<std::string> strings;
   std::vector<char*> argv;
@@ -51,7 +51,9 @@ ExecImage BuildImage(const SpawnOptions& options) {
   return image;
 }
 
-/// In the child, between fork and exec: only async-signal-safe calls.
+/// In the child, between vfork and exec: only async-signal-safe calls, and
+/// nothing written to memory the parent will read (signal dispositions and
+/// the fd table are the child's own copies).
 [[noreturn]] void ExecChild(const SpawnOptions& options, const ExecImage& image, int error_fd,
                             pid_t parent) {
   // Group first, then dispositions, and only then unblock: a signal arriving
@@ -91,8 +93,11 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
   UniqueFd error_read(error_pipe[0]);
   UniqueFd error_write(error_pipe[1]);
   const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid == -1) return jobserver::SystemError("fork");
+  // vfork: the child borrows our memory until it execs, so starting an agent
+  // copies no page tables (fork's cost grows with our heap). ExecChild only
+  // makes syscalls and touches nothing of ours but what BuildImage made.
+  const pid_t pid = vfork();
+  if (pid == -1) return jobserver::SystemError("vfork");
   if (pid == 0) ExecChild(options, image, error_write.get(), parent);
   // Both sides set the group, so a signal sent right after Spawn() reaches it.
   if (options.new_process_group) setpgid(pid, pid);
