@@ -68,12 +68,14 @@ def tool_reference(b, workload, scratch):
 
 
 def tool_tierun_run(b, workload, scratch):
+    # A tier's runs are runs of one sub-test: "400 runs per tier".
     plan = os.path.join(scratch, "plan.toml")
-    command = [w.replace("{i}", "{subtest}").replace("{tier}", "{tier}") for w in workload.agent]
+    command = [w.replace("{i}", "{run}") for w in workload.agent]
     with open(plan, "w") as f:
-        f.write('[experiment]\nname = "bench"\nruns = 1\n[agent]\ncommand = %s\n' % json.dumps(command))
+        f.write('[experiment]\nname = "bench"\nruns = %d\n[agent]\ncommand = %s\n' % (
+            workload.runs_per_tier, json.dumps(command)))
         for tier in range(TIERS):
-            f.write('[[tier]]\nid = "%d"\nsubtests = %d\n' % (tier, workload.runs_per_tier))
+            f.write('[[tier]]\nid = "%d"\nsubtests = ["s"]\n' % tier)
     return [b.tierun, "run", plan, "-j", str(N), "--progress", "none",
             "--results", os.path.join(scratch, "results")]
 
