@@ -54,7 +54,7 @@ BENCH_DIR ?= build-bench
 bench: deps
 	$(CLEAN_ENV) cmake -S . -B $(BENCH_DIR) -DCMAKE_BUILD_TYPE=Release
 	$(CLEAN_ENV) cmake --build $(BENCH_DIR) -j $(JOBS) --target tierun tierun-spawn-ref \
-	  tierun-probe tierun-verify-log jobserver_bench
+	  tierun-probe tierun-verify-log jobserver_bench runner_bench
 	$(CLEAN_ENV) bash bench/run.sh $(BENCH_DIR)
 
 clean:

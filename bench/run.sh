@@ -76,6 +76,16 @@ for label, name in [("exec in_pool / spawn true", "BM_TierunExecTrue/in_pool"),
 PY
 echo "JSON: $json"
 
+# The runner's bookkeeping without processes: per-event cost of the queue at
+# 10^3..10^6 runs (flat means O(1) per event), and reports of 10^5 runs.
+echo
+echo "Runner bookkeeping (no processes):"
+if [[ -x $build_dir/bench/runner_bench ]]; then
+  "$build_dir/bench/runner_bench" --benchmark_min_time="${BENCH_MIN_TIME:-0.5}"
+else
+  echo "bench/run.sh: $build_dir/bench/runner_bench not built; skipped"
+fi
+
 # The side-by-side comparison with the peers (bench/compare.py): several
 # minutes; BENCH_REPS and BENCH_WORKLOADS shorten it.
 echo
