@@ -23,8 +23,8 @@ constexpr int kTiers = 5;
 Plan PlanOfRuns(int64_t runs) {
   std::vector<Tier> tiers;
   for (int tier = 0; tier < kTiers; ++tier) {
-    tiers.push_back(test::MakeTier("T" + std::to_string(tier), {"s"},
-                                   static_cast<int>(runs / kTiers)));
+    tiers.push_back(
+        test::MakeTier("T" + std::to_string(tier), {"s"}, static_cast<int>(runs / kTiers)));
   }
   return test::MakePlan("bench", std::move(tiers));
 }

@@ -91,6 +91,10 @@ Status AppendLine(const std::string& path, std::string_view line) {
   return WriteAll(fd.get(), line, path);
 }
 
+Status AppendLine(int fd, const std::string& path, std::string_view line) {
+  return WriteAll(fd, line, path);
+}
+
 jobserver::Result<std::string> ReadWholeFile(const std::string& path) {
   UniqueFd fd(RetryOnEintr([&] { return open(path.c_str(), O_RDONLY | O_CLOEXEC); }));
   if (!fd) {

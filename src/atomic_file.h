@@ -29,6 +29,8 @@ jobserver::Status WriteFileAtomically(const std::string& path, std::string_view 
 /// Appends `line` (which must end in '\n') with one write() on an O_APPEND
 /// descriptor, so concurrent appenders never interleave within a line.
 jobserver::Status AppendLine(const std::string& path, std::string_view line);
+/// The same on an fd the caller opened with O_APPEND; `path` names it in errors.
+jobserver::Status AppendLine(int fd, const std::string& path, std::string_view line);
 
 /// Reads a whole file; kInvalid with the path and reason when it cannot.
 jobserver::Result<std::string> ReadWholeFile(const std::string& path);

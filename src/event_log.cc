@@ -1,5 +1,6 @@
 #include "src/event_log.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -21,7 +22,13 @@ std::string UtcNow() {
 void EventLog::Record(const std::string& event, nlohmann::json fields) {
   fields["time"] = UtcNow();
   fields["event"] = event;
-  jobserver::Status appended = AppendLine(path_, fields.dump() + "\n");
+  // One open for the session, not one per event: a run has several.
+  if (!fd_) {
+    fd_.reset(jobserver::RetryOnEintr(
+        [&] { return open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644); }));
+  }
+  jobserver::Status appended = fd_ ? AppendLine(fd_.get(), path_, fields.dump() + "\n")
+                                   : jobserver::SystemError("cannot open " + path_);
   if (!appended && !warned_) {
     warned_ = true;
     fprintf(stderr, "tierun: warning: %s; events are no longer journaled\n",

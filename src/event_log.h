@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "jobserver/unique_fd.h"
+
 namespace tierun {
 
 /// "2026-11-29T00:04:26.123Z"
@@ -25,6 +27,7 @@ class EventLog {
 
  private:
   std::string path_;
+  jobserver::UniqueFd fd_;  ///< Opened (O_APPEND) at the first record, kept open.
   bool warned_ = false;
 };
 

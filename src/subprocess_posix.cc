@@ -54,8 +54,8 @@ ExecImage BuildImage(const SpawnOptions& options) {
 /// In the child, between vfork and exec: only async-signal-safe calls, and
 /// nothing written to memory the parent will read (signal dispositions and
 /// the fd table are the child's own copies).
-[[noreturn]] void ExecChild(const SpawnOptions& options, const ExecImage& image, int error_fd,
-                            pid_t parent) {
+[[noreturn]] void ExecChild(const SpawnOptions& options, const ExecImage& image,
+                            volatile int* exec_errno, pid_t parent) {
   // Group first, then dispositions, and only then unblock: a signal arriving
   // in between must neither miss the group nor run one of our handlers (the
   // library's FIFO cleanup) in the child. Ignored signals stay ignored.
@@ -77,9 +77,9 @@ ExecImage BuildImage(const SpawnOptions& options) {
   if (options.stdout_fd >= 0) dup2(options.stdout_fd, STDOUT_FILENO);
   if (options.stderr_fd >= 0) dup2(options.stderr_fd, STDERR_FILENO);
   execvpe(image.argv[0], image.argv.data(), image.envp.data());
-  const int exec_errno = errno;
-  ssize_t ignored = write(error_fd, &exec_errno, sizeof exec_errno);
-  (void)ignored;
+  // The parent resumes only after our exec or _exit, and shares our memory
+  // until then: it reads this once vfork() returns.
+  *exec_errno = errno;
   _exit(127);
 }
 
@@ -88,26 +88,19 @@ ExecImage BuildImage(const SpawnOptions& options) {
 Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
   if (options.argv.empty()) return Error{ErrorKind::kInvalid, "no command to run"};
   const ExecImage image = BuildImage(options);
-  int error_pipe[2];
-  if (pipe2(error_pipe, O_CLOEXEC) == -1) return jobserver::SystemError("pipe2");
-  UniqueFd error_read(error_pipe[0]);
-  UniqueFd error_write(error_pipe[1]);
+  volatile int exec_errno = 0;
   const pid_t parent = getpid();
   // vfork: the child borrows our memory until it execs, so starting an agent
   // copies no page tables (fork's cost grows with our heap). ExecChild only
-  // makes syscalls and touches nothing of ours but what BuildImage made.
+  // makes syscalls and writes nothing of ours but `exec_errno`.
   const pid_t pid = vfork();
   if (pid == -1) return jobserver::SystemError("vfork");
-  if (pid == 0) ExecChild(options, image, error_write.get(), parent);
+  if (pid == 0) ExecChild(options, image, &exec_errno, parent);
   // Both sides set the group, so a signal sent right after Spawn() reaches it.
   if (options.new_process_group) setpgid(pid, pid);
-  error_write.reset();
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   Subprocess child(pid, std::move(pidfd), options.new_process_group);
-  int exec_errno = 0;
-  const ssize_t n =
-      RetryOnEintr([&] { return read(error_read.get(), &exec_errno, sizeof exec_errno); });
-  if (n == sizeof exec_errno) {
+  if (exec_errno != 0) {
     child.Wait();
     return Error{ErrorKind::kUnusable,
                  "cannot run '" + options.argv[0] + "': " + strerror(exec_errno)};
