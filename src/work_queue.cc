@@ -57,8 +57,11 @@ std::optional<WorkQueue::Clock::time_point> WorkQueue::NextRetryTime() const {
   std::optional<Clock::time_point> earliest;
   for (size_t tier = 0; tier < tiers_.size(); ++tier) {
     if (!TierRunnable(tier)) continue;
+    // Retries are pushed to the front and first attempts to the back, so the
+    // retries end at the first first-attempt: stop there, or every event of
+    // the scheduler would walk every queued run (O(runs) per event).
     for (const Pending& pending : tiers_[tier].queue) {
-      if (pending.not_before == Clock::time_point::min()) continue;
+      if (pending.not_before == Clock::time_point::min()) break;
       if (!earliest || pending.not_before < *earliest) earliest = pending.not_before;
     }
   }
