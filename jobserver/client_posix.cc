@@ -95,6 +95,9 @@ Token Pool::TryAcquire() noexcept {
     MarkGone("reading the jobserver pool failed");
   }
   // EAGAIN: empty, or another client sniped the token poll() announced.
+  // The caller waits next: with no writer of ours, a dead server's FIFO
+  // reads as end of file.
+  fifo_writer_.reset();
   return Token();
 }
 
@@ -105,15 +108,11 @@ void Pool::Return(int16_t state) noexcept {
   }
   --outstanding_tokens_;
   const unsigned char byte = static_cast<unsigned char>(state);
-  // A FIFO is opened for writing only to return a token: holding a writer
-  // would hide the end-of-file that says its server is gone.
-  UniqueFd fifo_writer;
-  int fd = write_fd_.get();
-  if (fd < 0) {
-    fifo_writer.reset(RetryOnEintr(
+  if (!write_fd_ && !fifo_writer_) {
+    fifo_writer_.reset(RetryOnEintr(
         [&] { return open(auth_.fifo_path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC); }));
-    fd = fifo_writer.get();
   }
+  const int fd = write_fd_ ? write_fd_.get() : fifo_writer_.get();
   const ssize_t n = fd < 0 ? -1 : RetryOnEintr([&] { return write(fd, &byte, 1); });
   if (n != 1) Warn("could not return a jobserver token", n == 0 ? "short write" : strerror(errno));
 }
@@ -162,7 +161,7 @@ Result<PoolPtr> JoinFifo(const Auth& auth, ClientOptions options) {
   if (fstat(read_fd.get(), &st) == -1 || !IsPoolFileType(st.st_mode)) {
     return Unusable("jobserver path " + path + " is not a FIFO");
   }
-  // No write end yet: Pool::Return opens one for each token it gives back.
+  // No write end yet: Pool::Return opens one when it first gives a token back.
   return std::make_unique<internal::Pool>(auth, std::move(read_fd), UniqueFd(), std::move(options));
 }
 

@@ -35,7 +35,12 @@ class Pool {
 
   Auth auth_;
   UniqueFd read_fd_;
-  UniqueFd write_fd_;  ///< Pipe style only; a FIFO is opened per return.
+  UniqueFd write_fd_;  ///< Pipe style only.
+  /// FIFO style: opened at the first return and kept while tokens come and
+  /// go, closed as soon as we are about to wait. A writer of ours would hide
+  /// the end of file that says the server is gone, but only a waiting client
+  /// needs to see it.
+  UniqueFd fifo_writer_;
   ClientOptions options_;
   PoolId id_;
   bool implicit_free_;

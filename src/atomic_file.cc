@@ -41,19 +41,19 @@ Status WriteAll(int fd, std::string_view content, const std::string& path) {
 
 Status MakeDirectories(const std::string& path) {
   if (path.empty()) return {};
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return {};
-    return Error{ErrorKind::kSystem, path + " exists and is not a directory"};
-  }
-  const std::string parent = Parent(path);
-  if (parent != path) {
+  // mkdir first: a runner creates a directory per run, and asking stat()
+  // before each would double the path walks of the common case.
+  if (mkdir(path.c_str(), 0755) == 0) return {};
+  if (errno == ENOENT) {
+    const std::string parent = Parent(path);
+    if (parent == path) return jobserver::SystemError("cannot create directory " + path);
     if (Status made = MakeDirectories(parent); !made) return made;
+    if (mkdir(path.c_str(), 0755) == 0) return {};
   }
-  if (mkdir(path.c_str(), 0755) == -1 && errno != EEXIST) {
-    return jobserver::SystemError("cannot create directory " + path);
-  }
-  return {};
+  if (errno != EEXIST) return jobserver::SystemError("cannot create directory " + path);
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return {};
+  return Error{ErrorKind::kSystem, path + " exists and is not a directory"};
 }
 
 namespace {
@@ -62,16 +62,29 @@ std::atomic<bool> sync_writes{false};
 
 void SetSyncWrites(bool sync) { sync_writes = sync; }
 
+namespace {
+
+UniqueFd CreateForWriting(const std::string& path) {
+  return UniqueFd(RetryOnEintr(
+      [&] { return open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); }));
+}
+
+}  // namespace
+
 Status WriteFileAtomically(const std::string& path, std::string_view content) {
-  if (Status made = MakeDirectories(Parent(path)); !made) return made;
   // Runners sharing a results directory rewrite the same reports at once:
   // the pid keeps two processes, and the counter two writers in one process,
   // from sharing a temporary.
   static std::atomic<unsigned> serial{0};
   const std::string temporary =
       path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(serial++);
-  UniqueFd fd(RetryOnEintr(
-      [&] { return open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); }));
+  UniqueFd fd = CreateForWriting(temporary);
+  if (!fd && errno == ENOENT) {
+    // The directory is missing only the first time: create it then, rather
+    // than stat() it before every write.
+    if (Status made = MakeDirectories(Parent(path)); !made) return made;
+    fd = CreateForWriting(temporary);
+  }
   if (!fd) return jobserver::SystemError("cannot create " + temporary);
   Status written = WriteAll(fd.get(), content, temporary);
   if (written && sync_writes && fsync(fd.get()) == -1)

@@ -19,16 +19,16 @@ std::string UtcNow() {
   return text;
 }
 
-void EventLog::Record(const std::string& event, nlohmann::json fields) {
-  fields["time"] = UtcNow();
-  fields["event"] = event;
+void EventLog::Record(std::string_view event, JsonLine fields) {
+  std::string line = fields.AddString("time", UtcNow()).AddString("event", event).Finish();
+  line += '\n';
   // One open for the session, not one per event: a run has several.
   if (!fd_) {
     fd_.reset(jobserver::RetryOnEintr(
         [&] { return open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644); }));
   }
-  jobserver::Status appended = fd_ ? AppendLine(fd_.get(), path_, fields.dump() + "\n")
-                                   : jobserver::SystemError("cannot open " + path_);
+  jobserver::Status appended =
+      fd_ ? AppendLine(fd_.get(), path_, line) : jobserver::SystemError("cannot open " + path_);
   if (!appended && !warned_) {
     warned_ = true;
     fprintf(stderr, "tierun: warning: %s; events are no longer journaled\n",

@@ -8,9 +8,8 @@
 
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "jobserver/unique_fd.h"
+#include "src/json_text.h"
 
 namespace tierun {
 
@@ -20,10 +19,10 @@ std::string UtcNow();
 class EventLog {
  public:
   explicit EventLog(std::string path) : path_(std::move(path)) {}
-  /// Adds {"time": ..., "event": event} to `fields` and appends it. A failed
+  /// Adds "time" and "event" to `fields` and appends the line. A failed
   /// append is reported once on stderr and otherwise ignored: the journal
   /// must not stop the experiment.
-  void Record(const std::string& event, nlohmann::json fields = nlohmann::json::object());
+  void Record(std::string_view event, JsonLine fields = JsonLine());
 
  private:
   std::string path_;

@@ -223,11 +223,21 @@ std::string RunDirectory(const std::string& experiment_dir, const std::string& t
   return experiment_dir + "/" + tier + "/" + subtest + "/" + RunDirectoryName(run);
 }
 
-Result<std::vector<RunRecord>> ReadRunRecords(const std::string& experiment_dir, const Plan& plan) {
+Result<std::vector<RunRecord>> ReadRunRecords(const std::string& experiment_dir, const Plan& plan,
+                                              KnownRuns known) {
+  std::map<RunId, RunRecord*> known_index;
+  for (RunRecord& record : known.records) {
+    known_index.try_emplace(RunId{record.tier, record.subtest, record.run}, &record);
+  }
   std::vector<RunRecord> records;
   for (const Tier& tier : plan.tiers) {
     for (const std::string& subtest : tier.subtests) {
       for (int run = 1; run <= tier.runs; ++run) {
+        if (known.selection && known.selection->Has(tier.id, subtest, run)) {
+          const auto found = known_index.find(RunId{tier.id, subtest, run});
+          if (found != known_index.end()) records.push_back(std::move(*found->second));
+          continue;
+        }
         const std::string path =
             RunDirectory(experiment_dir, tier.id, subtest, run) + "/report.json";
         const Result<bool> exists = FileExists(path);

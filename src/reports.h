@@ -20,6 +20,7 @@
 #include "src/metrics.h"
 #include "src/plan.h"
 #include "src/run_record.h"
+#include "src/run_selection.h"
 
 namespace tierun {
 
@@ -29,13 +30,23 @@ std::string RunDirectoryName(int run);
 std::string RunDirectory(const std::string& experiment_dir, const std::string& tier,
                          const std::string& subtest, int run);
 
+/// The records a runner holds already: those of every complete run of
+/// `selection` (read at the start, or finished since). Nobody else writes
+/// them while the runner holds the selection's locks (results_dir.h), so
+/// they need not be read back; runs outside `selection` are read from disk.
+struct KnownRuns {
+  const RunSelection* selection = nullptr;  ///< Null: nothing is known.
+  std::vector<RunRecord> records;
+};
+
 /// Reads the run reports of every run the plan names that has one, in plan
-/// order. A report that cannot be parsed, or whose tier/subtest/run disagree
-/// with the directory it lies in, is an error (kInvalid) naming the file; a
-/// path stat() fails on for any reason but ENOENT/ENOTDIR is kSystem (a run is
+/// order, taking those of `known.selection` from `known.records`. A report
+/// that cannot be parsed, or whose tier/subtest/run disagree with the
+/// directory it lies in, is an error (kInvalid) naming the file; a path
+/// stat() fails on for any reason but ENOENT/ENOTDIR is kSystem (a run is
 /// "not done" only when its report is truly absent).
 jobserver::Result<std::vector<RunRecord>> ReadRunRecords(const std::string& experiment_dir,
-                                                         const Plan& plan);
+                                                         const Plan& plan, KnownRuns known = {});
 
 nlohmann::json SubtestReportJson(const SubtestMetrics& metrics);
 nlohmann::json TierReportJson(const TierMetrics& metrics);

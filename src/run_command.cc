@@ -3,7 +3,9 @@
 #include <stdio.h>
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
+#include <set>
 #include <variant>
 
 #include "src/agent_pool.h"
@@ -88,14 +90,21 @@ void SetProgressTotals(Progress& progress, const Plan& plan, const RunSelection&
   }
 }
 
-/// Rebuilds every report from the run reports; prints report.md. Runners
+std::set<RunId> CompleteRuns(const std::vector<RunRecord>& records) {
+  std::set<RunId> complete;
+  for (const RunRecord& record : records) complete.emplace(record.tier, record.subtest, record.run);
+  return complete;
+}
+
+/// Rebuilds every report from the run reports (those in `known` are not read
+/// again); prints report.md. Runners
 /// sharing `dir` take turns, so the last one counts every run.
 /// `any_failed`: whether a run of `selection` did not pass.
 int WriteAndPrintReports(const Plan& plan, const std::string& dir, const RunOptions& options,
-                         const RunSelection& selection, bool* any_failed) {
+                         const RunSelection& selection, KnownRuns known, bool* any_failed) {
   Result<jobserver::UniqueFd> update = LockForUpdate(dir);
   if (!update) Warn(update.error().message + "; rebuilding the reports without it");
-  Result<std::vector<RunRecord>> records = ReadRunRecords(dir, plan);
+  Result<std::vector<RunRecord>> records = ReadRunRecords(dir, plan, std::move(known));
   if (!records) {
     fprintf(stderr, "%s: %s\n", kWho, records.error().message.c_str());
     return kExitInfrastructure;
@@ -196,25 +205,45 @@ int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& sign
   const Plan& plan = session.plan;
   const std::string& dir = session.results.path;
   AgentPool& pool = session.pool;
+  // A directory this runner has just created holds no finished run: no
+  // file is looked at for each run of a new experiment.
+  Result<std::vector<RunRecord>> earlier =
+      session.results.resumed ? ReadRunRecords(dir, plan) : std::vector<RunRecord>{};
+  const std::set<RunId> complete = earlier ? CompleteRuns(*earlier) : std::set<RunId>{};
   WorkQueue queue(plan, session.selection,
                   [&](const std::string& tier, const std::string& subtest, int run) {
-                    return RunIsComplete(dir, tier, subtest, run);
+                    // An unreadable report is still a finished run; the
+                    // reports at the end say what is wrong with it.
+                    return earlier ? complete.count(RunId{tier, subtest, run}) > 0
+                                   : RunIsComplete(dir, tier, subtest, run);
                   });
   Progress progress(ParseProgressMode(options.progress), plan, stderr);
-  Result<std::vector<RunRecord>> done = ReadRunRecords(dir, plan);
-  SetProgressTotals(progress, plan, session.selection, done ? *done : std::vector<RunRecord>{});
+  SetProgressTotals(progress, plan, session.selection,
+                    earlier ? *earlier : std::vector<RunRecord>{});
   EventLog events(dir + "/events.jsonl");
-  events.Record("session", {{"resumed", session.results.resumed},
-                            {"pool", pool.description},
-                            {"pending_runs", queue.Unfinished()}});
+  events.Record("session", std::move(JsonLine()
+                                         .AddBool("resumed", session.results.resumed)
+                                         .AddString("pool", pool.description)
+                                         .AddInteger("pending_runs",
+                                                     static_cast<int64_t>(queue.Unfinished()))));
   progress.Note(std::string(kWho) + ": " + plan.name + ": " + std::to_string(queue.Unfinished()) +
                 " of " + std::to_string(queue.Total()) + " runs to go; " + pool.description);
   Scheduler scheduler(plan, dir, queue, *pool.client, events, progress,
                       MakeSchedulerOptions(options, pool));
   const int stop = scheduler.Run(signals);
   progress.Close();
+  KnownRuns known;
+  if (earlier) {
+    known.selection = &session.selection;
+    known.records = scheduler.TakeFinishedRecords();
+    std::copy_if(earlier->begin(), earlier->end(), std::back_inserter(known.records),
+                 [&](const RunRecord& record) {
+                   return session.selection.Has(record.tier, record.subtest, record.run);
+                 });
+  }
   bool any_failed = false;
-  const int report_code = WriteAndPrintReports(plan, dir, options, session.selection, &any_failed);
+  const int report_code =
+      WriteAndPrintReports(plan, dir, options, session.selection, std::move(known), &any_failed);
   if (pool.server) {
     pool.client.reset();
     if (jobserver::Audit audit = pool.server->Shutdown(); !audit.clean()) {
@@ -273,7 +302,7 @@ int RebuildReport(const std::string& directory) {
   }
   RunOptions options;
   bool any_failed = false;
-  return WriteAndPrintReports(*plan, directory, options, RunSelection{}, &any_failed);
+  return WriteAndPrintReports(*plan, directory, options, RunSelection{}, KnownRuns{}, &any_failed);
 }
 
 }  // namespace tierun

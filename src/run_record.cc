@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "src/json_text.h"
+
 namespace tierun {
 
 using nlohmann::json;
@@ -107,6 +109,56 @@ void to_json(json& out, const RunRecord& record) {
       {"started_at", record.started_at},
       {"finished_at", record.finished_at},
   };
+}
+
+namespace {
+
+/// Members of a dump(2) object, in the order added (sorted, as json's map
+/// orders them): "{\n  \"key\": value,\n ... \n}".
+class PrettyObject {
+ public:
+  explicit PrettyObject(std::string indent) : indent_(std::move(indent)) {}
+  std::string& Key(std::string_view key) {
+    text_ += text_.size() == 1 ? "\n" : ",\n";
+    text_ += indent_ + "  ";
+    AppendJsonString(text_, key);
+    text_ += ": ";
+    return text_;
+  }
+  void String(std::string_view key, std::string_view value) { AppendJsonString(Key(key), value); }
+  void Integer(std::string_view key, int64_t value) { Key(key) += std::to_string(value); }
+  void Number(std::string_view key, double value) { AppendJsonNumber(Key(key), value); }
+  void Bool(std::string_view key, bool value) { Key(key) += value ? "true" : "false"; }
+  void Null(std::string_view key) { Key(key) += "null"; }
+  std::string Finish() && { return std::move(text_) + "\n" + indent_ + "}"; }
+
+ private:
+  std::string indent_;
+  std::string text_ = "{";
+};
+
+}  // namespace
+
+std::string RunRecordText(const RunRecord& record) {
+  PrettyObject object("");
+  object.Integer("attempts", record.attempts);
+  record.cost_usd ? object.Number("cost_usd", *record.cost_usd) : object.Null("cost_usd");
+  object.Number("duration_s", record.duration_s);
+  record.exit_code ? object.Integer("exit_code", *record.exit_code) : object.Null("exit_code");
+  object.String("finished_at", record.finished_at);
+  object.Bool("passed", record.passed);
+  object.Integer("run", record.run);
+  object.Number("score", record.score);
+  record.signal ? object.Integer("signal", *record.signal) : object.Null("signal");
+  object.String("started_at", record.started_at);
+  object.String("status", record.status);
+  object.String("subtest", record.subtest);
+  object.String("tier", record.tier);
+  PrettyObject tokens("  ");
+  tokens.Integer("input", record.tokens.input);
+  tokens.Integer("output", record.tokens.output);
+  object.Key("tokens") += std::move(tokens).Finish();
+  return std::move(object).Finish();
 }
 
 void from_json(const json& in, RunRecord& record) {

@@ -50,6 +50,9 @@ using RunId = std::tuple<std::string, std::string, int>;
 std::map<RunId, const RunRecord*> IndexFirstRecords(const std::vector<RunRecord>& records);
 
 void to_json(nlohmann::json& json, const RunRecord& record);
+/// What nlohmann::json(record).dump(2) writes, without building the json:
+/// the runner writes one for every agent (json_text.h).
+std::string RunRecordText(const RunRecord& record);
 /// Throws nlohmann::json::exception on a malformed record (callers turn it
 /// into an error naming the file).
 void from_json(const nlohmann::json& json, RunRecord& record);

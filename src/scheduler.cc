@@ -79,11 +79,13 @@ std::string Scheduler::RunDir(const RunKey& key) const {
   return RunDirectory(experiment_dir_, plan_.tiers[key.tier].id, key.subtest, key.run);
 }
 
-nlohmann::json Scheduler::Describe(const RunKey& key) const {
-  return {{"tier", plan_.tiers[key.tier].id},
-          {"subtest", key.subtest},
-          {"run", key.run},
-          {"attempt", key.attempt}};
+JsonLine Scheduler::Describe(const RunKey& key) const {
+  JsonLine line;
+  line.AddString("tier", plan_.tiers[key.tier].id)
+      .AddString("subtest", key.subtest)
+      .AddInteger("run", key.run)
+      .AddInteger("attempt", key.attempt);
+  return line;
 }
 
 bool Scheduler::CanLaunch(Clock::time_point now) const {
@@ -173,11 +175,11 @@ void Scheduler::Launch(RunKey key, jobserver::Token token, bool on_shared_slot,
   child->on_shared_slot = on_shared_slot;
   if (judged) child->record = std::move(*judged);
   if (tier.timeout.count() > 0) child->deadline = child->started + tier.timeout;
-  nlohmann::json fields = Describe(key);
-  fields["pid"] = child->process.pid();
-  fields["implicit_slot"] = child->token.implicit() || on_shared_slot;
-  fields["running"] = children_.size() + 1;
-  events_.Record(judge ? "judge_start" : "start", fields);
+  JsonLine fields = Describe(key);
+  fields.AddInteger("pid", child->process.pid())
+      .AddBool("implicit_slot", child->token.implicit() || on_shared_slot)
+      .AddInteger("running", static_cast<int64_t>(children_.size() + 1));
+  events_.Record(judge ? "judge_start" : "start", std::move(fields));
   if (!judge) progress_.Started(key.tier);
   children_.push_back(std::move(child));
 }
@@ -189,9 +191,9 @@ void Scheduler::Reap(Child& child, const ExitStatus& status) {
   child.token.Return();  // The slot goes back first, however the attempt ended.
   ReleaseSharedSlot(child.on_shared_slot);
   if (stop_signal_ != 0) {
-    nlohmann::json fields = Describe(child.key);
-    fields["status"] = status.Describe();
-    events_.Record("interrupted", fields);
+    JsonLine fields = Describe(child.key);
+    fields.AddString("status", status.Describe());
+    events_.Record("interrupted", std::move(fields));
     return;  // Left incomplete: the next session runs it again.
   }
   if (child.judge) {
@@ -220,10 +222,15 @@ void Scheduler::FinishAgent(Child& child, const ExitStatus& status) {
   }
   if (report->retry_after_s) PauseLaunches(*report->retry_after_s, key);
   record.passed = report->passed.value_or(status.code() == 0);
-  const std::string stderr_tail = ReadTail(run_dir + "/stderr.log", kStderrTailBytes);
-  const bool transient = !record.passed && (report->retry_after_s.has_value() ||
-                                            IsTransientFailure(plan_.retry, status, stderr_tail));
-  if (transient && key.attempt < plan_.retry.attempts) {
+  const bool may_retry = !record.passed && key.attempt < plan_.retry.attempts;
+  // The stderr tail is read only when a pattern could match it: most runs
+  // pass, and reading it would cost an open per run.
+  const std::string stderr_tail = may_retry && !plan_.retry.transient_stderr.empty()
+                                      ? ReadTail(run_dir + "/stderr.log", kStderrTailBytes)
+                                      : std::string();
+  const bool transient = may_retry && (report->retry_after_s.has_value() ||
+                                       IsTransientFailure(plan_.retry, status, stderr_tail));
+  if (transient) {
     ScheduleRetry(key, status.Describe());
     return;
   }
@@ -261,8 +268,20 @@ void Scheduler::Complete(const RunKey& key, RunRecord record) {
   record.tier = plan_.tiers[key.tier].id;
   record.subtest = key.subtest;
   record.run = key.run;
+  completed_.emplace_back(key, std::move(record));
+}
+
+bool Scheduler::WriteCompleted() {
+  if (completed_.empty()) return false;
+  std::vector<std::pair<RunKey, RunRecord>> completed = std::move(completed_);
+  completed_.clear();
+  for (auto& [key, record] : completed) WriteRecord(key, std::move(record));
+  return true;
+}
+
+void Scheduler::WriteRecord(const RunKey& key, RunRecord record) {
   const std::string path = RunDir(key) + "/report.json";
-  jobserver::Status written = WriteFileAtomically(path, nlohmann::json(record).dump(2) + "\n");
+  jobserver::Status written = WriteFileAtomically(path, RunRecordText(record) + "\n");
   if (!written) {
     // Without its report a run is not done; stop rather than lose results.
     progress_.Note("tierun: " + written.error().message + "; stopping");
@@ -270,11 +289,11 @@ void Scheduler::Complete(const RunKey& key, RunRecord record) {
     return;
   }
   queue_.Finish(key);
-  nlohmann::json fields = Describe(key);
-  fields["status"] = record.status;
-  fields["passed"] = record.passed;
-  events_.Record("finish", fields);
+  JsonLine fields = Describe(key);
+  fields.AddString("status", record.status).AddBool("passed", record.passed);
+  events_.Record("finish", std::move(fields));
   progress_.Finished(key.tier, record);
+  finished_.push_back(std::move(record));
 }
 
 void Scheduler::PauseLaunches(double seconds, const RunKey& key) {
@@ -282,7 +301,10 @@ void Scheduler::PauseLaunches(double seconds, const RunKey& key) {
   const double clamped = std::clamp(seconds, 0.0, kMaxPauseSeconds);
   const auto pause = std::chrono::milliseconds(static_cast<int64_t>(clamped * 1000));
   paused_until_ = std::max(paused_until_, Clock::now() + pause);
-  events_.Record("pause", {{"seconds", clamped}, {"tier", plan_.tiers[key.tier].id}});
+  events_.Record(
+      "pause",
+      std::move(
+          JsonLine().AddNumber("seconds", clamped).AddString("tier", plan_.tiers[key.tier].id)));
   progress_.Note("tierun: rate limited: pausing every launch, in every tier, for " +
                  std::to_string(clamped) + " s");
 }
@@ -291,9 +313,9 @@ void Scheduler::ScheduleRetry(const RunKey& key, const std::string& why) {
   const Clock::time_point now = Clock::now();
   const Clock::time_point not_before =
       std::max(now + Backoff(plan_.retry, key.attempt + 1), paused_until_);
-  nlohmann::json fields = Describe(key);
-  fields["why"] = why;
-  events_.Record("retry", fields);
+  JsonLine fields = Describe(key);
+  fields.AddString("why", why);
+  events_.Record("retry", std::move(fields));
   progress_.Retrying(key.tier, plan_.tiers[key.tier].id + "/" + key.subtest + " run " +
                                    std::to_string(key.run) + ": transient failure (" + why +
                                    "), retrying");
@@ -303,7 +325,10 @@ void Scheduler::ScheduleRetry(const RunKey& key, const std::string& why) {
 void Scheduler::Stop(int signal_number) {
   if (stop_signal_ != 0) return;
   stop_signal_ = signal_number;
-  events_.Record("stop", {{"signal", signal_number}, {"running", children_.size()}});
+  events_.Record("stop",
+                 std::move(JsonLine()
+                               .AddInteger("signal", signal_number)
+                               .AddInteger("running", static_cast<int64_t>(children_.size()))));
   judges_waiting_.clear();
   const Clock::time_point kill_at = Clock::now() + options_.grace;
   for (auto& child : children_) {
@@ -377,6 +402,7 @@ int Scheduler::Run(ScopedSignalFd& signals) {
     const Clock::time_point now = Clock::now();
     HandleDeadlines(now);
     LaunchWhatFits();
+    if (WriteCompleted()) continue;
     if (children_.empty() && (stop_signal_ != 0 || (queue_.AllDone() && judges_waiting_.empty()))) {
       return stop_signal_;
     }

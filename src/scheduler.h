@@ -23,6 +23,7 @@
 #include "jobserver/client.h"
 #include "src/agent_process.h"
 #include "src/event_log.h"
+#include "src/json_text.h"
 #include "src/plan.h"
 #include "src/progress.h"
 #include "src/signals_posix.h"
@@ -61,6 +62,11 @@ class Scheduler {
   /// kStopForFailure when a run report could not be written.
   int Run(ScopedSignalFd& signals);
 
+  /// The records of the runs this session finished (their report.json as
+  /// written), handed over once: the reports at the end are built from
+  /// them rather than read back from disk.
+  std::vector<RunRecord> TakeFinishedRecords() { return std::move(finished_); }
+
  private:
   using Clock = std::chrono::steady_clock;
   struct Child;
@@ -85,6 +91,8 @@ class Scheduler {
   void FinishAgent(Child& child, const ExitStatus& status);
   void FinishJudge(Child& child, const ExitStatus& status);
   void Complete(const RunKey& key, RunRecord record);
+  bool WriteCompleted();
+  void WriteRecord(const RunKey& key, RunRecord record);
   void ScheduleRetry(const RunKey& key, const std::string& why);
   void Stop(int signal_number);
   void HandleDeadlines(Clock::time_point now);
@@ -92,7 +100,8 @@ class Scheduler {
   bool CanLaunch(Clock::time_point now) const;
   bool HasStartableWork(Clock::time_point now) const;
   std::string RunDir(const RunKey& key) const;
-  nlohmann::json Describe(const RunKey& key) const;
+  /// The run's tier, subtest, run and attempt, to start a journal line.
+  JsonLine Describe(const RunKey& key) const;
 
   const Plan& plan_;
   std::string experiment_dir_;
@@ -104,6 +113,8 @@ class Scheduler {
   std::vector<std::unique_ptr<Child>> children_;
   /// Agents that finished and whose judge waits for a slot.
   std::vector<std::pair<RunKey, RunRecord>> judges_waiting_;
+  std::vector<RunRecord> finished_;
+  std::vector<std::pair<RunKey, RunRecord>> completed_;
   Clock::time_point paused_until_ = Clock::time_point::min();
   int stop_signal_ = 0;
   bool shared_slot_busy_ = false;  ///< An agent of ours runs on options_.shared_slot.

@@ -25,28 +25,35 @@ using jobserver::UniqueFd;
 /// Strings and the pointer arrays execve wants, built before vfork(): the
 /// child may only make async-signal-safe calls.
 struct ExecImage {
-  std::vector<std::string> strings;
+  std::vector<std::string> strings;  ///< argv, then the variables we set.
   std::vector<char*> argv;
   std::vector<char*> envp;
 };
 
+bool IsReplaced(const char* entry, const SpawnOptions& options) {
+  for (const auto& [name, value] : options.environment) {
+    if (strncmp(entry, name.c_str(), name.size()) == 0 && entry[name.size()] == '=') return true;
+  }
+  return false;
+}
+
 ExecImage BuildImage(const SpawnOptions& options) {
   ExecImage image;
-  std::vector<std::string> env;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    std::string_view text(*entry);
-    const std::string_view name = text.substr(0, text.find('='));
-    bool replaced = false;
-    for (const auto& [set_name, value] : options.environment) replaced |= (name == set_name);
-    if (!replaced) env.emplace_back(text);
-  }
-  for (const auto& [name, value] : options.environment) env.push_back(name + "=" + value);
   image.strings = options.argv;
-  image.strings.insert(image.strings.end(), env.begin(), env.end());
-  for (size_t i = 0; i < image.strings.size(); ++i) {
-    (i < options.argv.size() ? image.argv : image.envp).push_back(image.strings[i].data());
+  for (const auto& [name, value] : options.environment) {
+    image.strings.push_back(name + "=" + value);
   }
+  for (size_t i = 0; i < options.argv.size(); ++i) image.argv.push_back(image.strings[i].data());
   image.argv.push_back(nullptr);
+  // The inherited variables are not copied: environ stays as it is until
+  // the child has exec'd (nothing between here and vfork() sets a variable),
+  // and copying it cost a string per variable per agent.
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (!IsReplaced(*entry, options)) image.envp.push_back(*entry);
+  }
+  for (size_t i = options.argv.size(); i < image.strings.size(); ++i) {
+    image.envp.push_back(image.strings[i].data());
+  }
   image.envp.push_back(nullptr);
   return image;
 }
@@ -96,8 +103,9 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
   const pid_t pid = vfork();
   if (pid == -1) return jobserver::SystemError("vfork");
   if (pid == 0) ExecChild(options, image, &exec_errno, parent);
-  // Both sides set the group, so a signal sent right after Spawn() reaches it.
-  if (options.new_process_group) setpgid(pid, pid);
+  // No setpgid() here: vfork() returns only once the child has exec'd or
+  // exited, and its first call was setpgid(0, 0), so a signal sent right
+  // after Spawn() reaches the group already.
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   Subprocess child(pid, std::move(pidfd), options.new_process_group);
   if (exec_errno != 0) {

@@ -627,6 +627,31 @@ TEST(ClientTest, FifoServerDeathIsSeenAsEndOfFile) {
   EXPECT_THAT(warnings.lines[0], HasSubstr("end of file"));
 }
 
+// The client keeps a write end after returning a token, so that a busy
+// client does not open the FIFO for every return. It must let go of it
+// before waiting: the server dies, and a blocking Acquire ends with
+// kPoolGone instead of waiting out its deadline.
+TEST(ClientTest, FifoServerDeathIsSeenAfterTokensWereReturned) {
+  ScopedTempDir dir;
+  const std::string path = dir.Child("pool");
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  UniqueFd server_end(open(path.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(server_end.valid());
+  ASSERT_TRUE(WriteBytes(server_end.get(), "+"));
+  Warnings warnings;
+  Client client = MustJoin(FifoAuth(path), warnings.Options(false));
+  Token held = client.TryAcquire();
+  ASSERT_TRUE(held.valid());
+  held = Token();                                   // Returned: the client's write end stays open.
+  ASSERT_EQ(ReadAvailable(server_end.get()), "+");  // The server takes it back.
+
+  server_end.reset();  // The server dies.
+  Result<Token> token = client.Acquire(Client::Clock::now() + 10s);
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.error().kind, ErrorKind::kPoolGone);
+  EXPECT_TRUE(client.pool_gone());
+}
+
 // ---------------------------------------------------------------------------
 // Acquire: deadlines, cancellation, wake-ups.
 
