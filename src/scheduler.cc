@@ -268,18 +268,6 @@ void Scheduler::Complete(const RunKey& key, RunRecord record) {
   record.tier = plan_.tiers[key.tier].id;
   record.subtest = key.subtest;
   record.run = key.run;
-  completed_.emplace_back(key, std::move(record));
-}
-
-bool Scheduler::WriteCompleted() {
-  if (completed_.empty()) return false;
-  std::vector<std::pair<RunKey, RunRecord>> completed = std::move(completed_);
-  completed_.clear();
-  for (auto& [key, record] : completed) WriteRecord(key, std::move(record));
-  return true;
-}
-
-void Scheduler::WriteRecord(const RunKey& key, RunRecord record) {
   const std::string path = RunDir(key) + "/report.json";
   jobserver::Status written = WriteFileAtomically(path, RunRecordText(record) + "\n");
   if (!written) {
@@ -402,7 +390,6 @@ int Scheduler::Run(ScopedSignalFd& signals) {
     const Clock::time_point now = Clock::now();
     HandleDeadlines(now);
     LaunchWhatFits();
-    if (WriteCompleted()) continue;
     if (children_.empty() && (stop_signal_ != 0 || (queue_.AllDone() && judges_waiting_.empty()))) {
       return stop_signal_;
     }

@@ -91,8 +91,6 @@ class Scheduler {
   void FinishAgent(Child& child, const ExitStatus& status);
   void FinishJudge(Child& child, const ExitStatus& status);
   void Complete(const RunKey& key, RunRecord record);
-  bool WriteCompleted();
-  void WriteRecord(const RunKey& key, RunRecord record);
   void ScheduleRetry(const RunKey& key, const std::string& why);
   void Stop(int signal_number);
   void HandleDeadlines(Clock::time_point now);
@@ -114,7 +112,6 @@ class Scheduler {
   /// Agents that finished and whose judge waits for a slot.
   std::vector<std::pair<RunKey, RunRecord>> judges_waiting_;
   std::vector<RunRecord> finished_;
-  std::vector<std::pair<RunKey, RunRecord>> completed_;
   Clock::time_point paused_until_ = Clock::time_point::min();
   int stop_signal_ = 0;
   bool shared_slot_busy_ = false;  ///< An agent of ours runs on options_.shared_slot.

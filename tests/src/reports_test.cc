@@ -1,5 +1,6 @@
 #include "src/reports.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,9 +22,11 @@
 namespace tierun {
 namespace {
 
+using jobserver::Result;
 using test::MakePlan;
 using test::MakeRecord;
 using test::MakeTier;
+using ::testing::ElementsAre;
 
 using jobserver::ErrorKind;
 using nlohmann::json;
@@ -254,6 +257,42 @@ TEST_F(ReadRunRecordsTest, EmptyDirectoryHasNoRecords) {
   auto records = ReadRunRecords(dir_.path() + "/not-created-yet", plan_);
   ASSERT_TRUE(records.ok()) << records.error().message;
   EXPECT_TRUE(records->empty());
+}
+
+// A runner of the whole plan knows every record: none is read from disk
+// (a garbage file stands where a record would be read), and they come back
+// in plan order whatever order they finished in.
+TEST_F(ReadRunRecordsTest, WholeRunnerReadsNothingAndKeepsPlanOrder) {
+  const Plan plan = MakePlan("demo", {MakeTier("T0", {"00", "01"}, 2), MakeTier("T1", {"x"}, 1)});
+  Write("00", 1, "garbage");
+  const RunSelection whole;
+  KnownRuns known{
+      &whole,
+      {MakeRecord("T1", "x", 1, 1, true, 0.0), MakeRecord("T0", "01", 2, 1, true, 0.0),
+       MakeRecord("T0", "00", 1, 1, true, 0.0), MakeRecord("T0", "00", 2, 0, false, 0.0)}};
+  auto records = ReadRunRecords(dir_.path(), plan, std::move(known));
+  ASSERT_TRUE(records.ok()) << records.error().message;
+  std::vector<std::string> order;
+  for (const RunRecord& record : *records) {
+    order.push_back(record.tier + "/" + record.subtest + "/" + std::to_string(record.run));
+  }
+  EXPECT_THAT(order, ElementsAre("T0/00/1", "T0/00/2", "T0/01/2", "T1/x/1"));
+}
+
+// A scoped runner knows the records of its selection only: the rest are
+// read from disk, where other runners wrote them; a run of its selection it
+// holds no record of is not done, whatever lies on disk.
+TEST_F(ReadRunRecordsTest, ScopedRunnerReadsOnlyRunsOutsideItsSelection) {
+  WriteRecord(MakeRecord("T0", "00", 1, 1, true, 0.01));  // Another runner's.
+  Write("00", 2, "garbage");                              // Ours: never read.
+  Result<RunSelection> ours = SelectRuns(plan_, {}, {"T0/00/2", "T0/00/3"});
+  ASSERT_TRUE(ours.ok()) << ours.error().message;
+  KnownRuns known{&*ours, {MakeRecord("T0", "00", 3, 0.5, false, 0.02)}};
+  auto records = ReadRunRecords(dir_.path(), plan_, std::move(known));
+  ASSERT_TRUE(records.ok()) << records.error().message;
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ((*records)[0], MakeRecord("T0", "00", 1, 1, true, 0.01));
+  EXPECT_EQ((*records)[1], MakeRecord("T0", "00", 3, 0.5, false, 0.02));
 }
 
 // ---- JSON reports ------------------------------------------------------------------
