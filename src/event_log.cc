@@ -19,8 +19,10 @@ std::string UtcNow() {
   return text;
 }
 
-void EventLog::Record(std::string_view event, JsonLine fields) {
-  std::string line = fields.AddString("time", UtcNow()).AddString("event", event).Finish();
+void EventLog::Record(std::string_view event, JsonLine fields, std::string_view time) {
+  std::string line = fields.AddString("time", time.empty() ? UtcNow() : std::string(time))
+                         .AddString("event", event)
+                         .Finish();
   line += '\n';
   // One open for the session, not one per event: a run has several.
   if (!fd_) {

@@ -19,10 +19,10 @@ std::string UtcNow();
 class EventLog {
  public:
   explicit EventLog(std::string path) : path_(std::move(path)) {}
-  /// Adds "time" and "event" to `fields` and appends the line. A failed
-  /// append is reported once on stderr and otherwise ignored: the journal
-  /// must not stop the experiment.
-  void Record(std::string_view event, JsonLine fields = JsonLine());
+  /// Adds "time" (`time`, or now) and "event" to `fields` and appends the
+  /// line. A failed append is reported once on stderr and otherwise ignored:
+  /// the journal must not stop the experiment.
+  void Record(std::string_view event, JsonLine fields = JsonLine(), std::string_view time = {});
 
  private:
   std::string path_;

@@ -90,7 +90,7 @@ JsonLine Scheduler::Describe(const RunKey& key) const {
 
 bool Scheduler::CanLaunch(Clock::time_point now) const {
   if (stop_signal_ != 0 || now < paused_until_) return false;
-  return options_.cap <= 0 || static_cast<int>(children_.size()) < options_.cap;
+  return options_.cap <= 0 || static_cast<int>(children_.size() + launching_.size()) < options_.cap;
 }
 
 bool Scheduler::HasStartableWork(Clock::time_point now) const {
@@ -160,26 +160,65 @@ void Scheduler::Launch(RunKey key, jobserver::Token token, bool on_shared_slot,
                    judge,
                    options_.pool_environment,
                    options_.inherit_fds};
-  jobserver::Result<Subprocess> process = StartAttempt(spec);
-  if (!process) {
-    // Not the run's fault (a missing program, no fds left): recording it
-    // would make it permanent. Stop; the run stays to be run next time.
-    token.Return();
-    ReleaseSharedSlot(on_shared_slot);
-    progress_.Note("tierun: " + process.error().message + "; stopping");
-    Stop(kStopForFailure);
-    return;
+  const uint64_t ticket = launcher_->Submit(std::move(spec));
+  launching_.emplace(
+      ticket, Launching{std::move(key), std::move(token), on_shared_slot, std::move(judged)});
+}
+
+void Scheduler::CollectStarted() {
+  for (AttemptLauncher::Started& started : launcher_->TakeStarted()) {
+    auto found = launching_.find(started.ticket);
+    Launching launching = std::move(found->second);
+    launching_.erase(found);
+    if (!started.process) {
+      // Not the run's fault (a missing program, no fds left): recording it
+      // would make it permanent. Stop; the run stays to be run next time.
+      launching.token.Return();
+      ReleaseSharedSlot(launching.on_shared_slot);
+      progress_.Note("tierun: " + started.process.error().message + "; stopping");
+      Stop(kStopForFailure);
+      continue;
+    }
+    AddChild(std::move(launching), std::move(*started.process), started);
   }
-  auto child = std::make_unique<Child>(
-      Child{key, judge, std::move(*process), std::move(token), Clock::now(), UtcNow()});
-  child->on_shared_slot = on_shared_slot;
-  if (judged) child->record = std::move(*judged);
+}
+
+void Scheduler::WithdrawLaunches(Clock::time_point not_before) {
+  for (const uint64_t ticket : launcher_->Withdraw()) {
+    auto found = launching_.find(ticket);
+    Launching launching = std::move(found->second);
+    launching_.erase(found);
+    launching.token.Return();
+    ReleaseSharedSlot(launching.on_shared_slot);
+    if (launching.judged) {
+      judges_waiting_.emplace(judges_waiting_.begin(), launching.key, std::move(*launching.judged));
+    } else {
+      queue_.PutBack(launching.key, not_before);
+    }
+  }
+}
+
+void Scheduler::AddChild(Launching launching, Subprocess process,
+                         const AttemptLauncher::Started& started) {
+  const RunKey& key = launching.key;
+  const Tier& tier = plan_.tiers[key.tier];
+  const bool judge = launching.judged.has_value();
+  auto child =
+      std::make_unique<Child>(Child{key, judge, std::move(process), std::move(launching.token),
+                                    started.started, started.started_at});
+  child->on_shared_slot = launching.on_shared_slot;
+  if (judge) child->record = std::move(*launching.judged);
   if (tier.timeout.count() > 0) child->deadline = child->started + tier.timeout;
+  if (stop_signal_ != 0) {
+    // Started while a stop was under way: it ends as the others do.
+    child->process.Signal(killing_ ? SIGKILL : SIGTERM);
+    child->kill_at = Clock::now() + options_.grace;
+  }
   JsonLine fields = Describe(key);
   fields.AddInteger("pid", child->process.pid())
-      .AddBool("implicit_slot", child->token.implicit() || on_shared_slot)
+      .AddBool("implicit_slot", child->token.implicit() || child->on_shared_slot)
       .AddInteger("running", static_cast<int64_t>(children_.size() + 1));
-  events_.Record(judge ? "judge_start" : "start", std::move(fields));
+  events_.Record(judge ? "judge_start" : "start", std::move(fields), child->started_at);
   if (!judge) progress_.Started(key.tier);
   children_.push_back(std::move(child));
 }
@@ -289,6 +328,7 @@ void Scheduler::PauseLaunches(double seconds, const RunKey& key) {
   const double clamped = std::clamp(seconds, 0.0, kMaxPauseSeconds);
   const auto pause = std::chrono::milliseconds(static_cast<int64_t>(clamped * 1000));
   paused_until_ = std::max(paused_until_, Clock::now() + pause);
+  WithdrawLaunches(paused_until_);
   events_.Record(
       "pause",
       std::move(
@@ -313,6 +353,7 @@ void Scheduler::ScheduleRetry(const RunKey& key, const std::string& why) {
 void Scheduler::Stop(int signal_number) {
   if (stop_signal_ != 0) return;
   stop_signal_ = signal_number;
+  WithdrawLaunches(Clock::now());  // Left for the next session.
   events_.Record("stop",
                  std::move(JsonLine()
                                .AddInteger("signal", signal_number)
@@ -363,7 +404,8 @@ void Scheduler::HandleSignals(ScopedSignalFd& signals) {
     if (stop_signal_ == 0) {
       Stop(signal_number);
     } else {
-      for (auto& child : children_) child->process.Signal(SIGKILL);  // Second signal.
+      killing_ = true;  // A second signal.
+      for (auto& child : children_) child->process.Signal(SIGKILL);
     }
   }
 }
@@ -382,15 +424,23 @@ void Scheduler::ReapExited() {
 }
 
 int Scheduler::Run(ScopedSignalFd& signals) {
+  jobserver::Result<std::unique_ptr<AttemptLauncher>> launcher = AttemptLauncher::Create();
+  if (!launcher) {
+    progress_.Note("tierun: " + launcher.error().message);
+    return kStopForFailure;
+  }
+  launcher_ = std::move(*launcher);
   while (true) {
     // Agents that ended on their own count as finished before a signal that
     // arrived in the same wake-up; a signal stops launches before they start.
+    CollectStarted();
     ReapExited();
     HandleSignals(signals);
     const Clock::time_point now = Clock::now();
     HandleDeadlines(now);
     LaunchWhatFits();
-    if (children_.empty() && (stop_signal_ != 0 || (queue_.AllDone() && judges_waiting_.empty()))) {
+    if (children_.empty() && launching_.empty() &&
+        (stop_signal_ != 0 || (queue_.AllDone() && judges_waiting_.empty()))) {
       return stop_signal_;
     }
     std::vector<struct pollfd> fds = {{signals.fd(), POLLIN, 0}};
@@ -400,6 +450,7 @@ int Scheduler::Run(ScopedSignalFd& signals) {
     fds.push_back({want_token ? client_.readiness_fd() : -1, POLLIN, 0});
     const int shared_slot_fd = TendSharedSlot(want_slot);
     fds.push_back({shared_slot_fd, POLLIN, 0});
+    fds.push_back({launcher_->ready_fd(), POLLIN, 0});
     for (const auto& child : children_) fds.push_back({child->process.pidfd(), POLLIN, 0});
     if (poll(fds.data(), fds.size(), PollTimeoutMs(Clock::now())) == -1 && errno != EINTR) {
       perror("tierun run: poll");

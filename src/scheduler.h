@@ -14,6 +14,7 @@
 /// agent's group, SIGKILL after the grace period (at once on a second signal).
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "jobserver/client.h"
 #include "src/agent_process.h"
+#include "src/attempt_launcher.h"
 #include "src/event_log.h"
 #include "src/json_text.h"
 #include "src/plan.h"
@@ -70,6 +72,13 @@ class Scheduler {
  private:
   using Clock = std::chrono::steady_clock;
   struct Child;
+  /// An attempt handed to the launcher thread, and the slot it will run on.
+  struct Launching {
+    RunKey key;
+    jobserver::Token token;
+    bool on_shared_slot = false;
+    std::optional<RunRecord> judged;  ///< For a judge: the agent's record.
+  };
 
   static constexpr double kMaxPauseSeconds = 24 * 3600;
 
@@ -81,9 +90,15 @@ class Scheduler {
   /// we hold it for no agent. Returns the fd to poll (-1 for none).
   int TendSharedSlot(bool want_slot);
   void ReleaseSharedSlot(bool on_shared_slot);
-  /// Starts the agent, or with `judged` (the agent's record) its judge.
+  /// Has the agent started, or with `judged` (the agent's record) its judge:
+  /// the launcher thread starts it, and CollectStarted() takes it from there.
   void Launch(RunKey key, jobserver::Token token, bool on_shared_slot,
               std::optional<RunRecord> judged);
+  void CollectStarted();
+  void AddChild(Launching launching, Subprocess process, const AttemptLauncher::Started& started);
+  /// Takes back the launches the launcher has not begun: their slots go
+  /// back, their runs (or judges) wait again, not before `not_before`.
+  void WithdrawLaunches(Clock::time_point not_before);
   void HandleSignals(ScopedSignalFd& signals);
   void ReapExited();
   void PauseLaunches(double seconds, const RunKey& key);
@@ -109,13 +124,19 @@ class Scheduler {
   Progress& progress_;
   SchedulerOptions options_;
   std::vector<std::unique_ptr<Child>> children_;
+  /// Attempts the launcher thread is starting, by ticket. They count against
+  /// the cap and hold their slot as running children do.
+  std::map<uint64_t, Launching> launching_;
+  /// Destroyed before launching_ (declared after it): its thread ends, and
+  /// whatever it started is killed, before those slots are given back.
+  std::unique_ptr<AttemptLauncher> launcher_;
   /// Agents that finished and whose judge waits for a slot.
   std::vector<std::pair<RunKey, RunRecord>> judges_waiting_;
   std::vector<RunRecord> finished_;
   Clock::time_point paused_until_ = Clock::time_point::min();
   int stop_signal_ = 0;
+  bool killing_ = false;           ///< A second signal came: SIGKILL, no grace.
   bool shared_slot_busy_ = false;  ///< An agent of ours runs on options_.shared_slot.
-  std::optional<Clock::time_point> kill_all_at_;
 };
 
 }  // namespace tierun

@@ -22,6 +22,21 @@ using jobserver::Result;
 using jobserver::RetryOnEintr;
 using jobserver::UniqueFd;
 
+#if defined(__SANITIZE_THREAD__)
+#define TIERUN_VFORK_IS_FORK 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TIERUN_VFORK_IS_FORK 1
+#endif
+#endif
+#ifdef TIERUN_VFORK_IS_FORK
+// ThreadSanitizer runs vfork() as fork(): what the child writes to our memory
+// is lost, so the exec errno comes back through a close-on-exec pipe instead.
+constexpr bool kVforkSharesMemory = false;
+#else
+constexpr bool kVforkSharesMemory = true;
+#endif
+
 /// Strings and the pointer arrays execve wants, built before vfork(): the
 /// child may only make async-signal-safe calls.
 struct ExecImage {
@@ -62,7 +77,7 @@ ExecImage BuildImage(const SpawnOptions& options) {
 /// nothing written to memory the parent will read (signal dispositions and
 /// the fd table are the child's own copies).
 [[noreturn]] void ExecChild(const SpawnOptions& options, const ExecImage& image,
-                            volatile int* exec_errno, pid_t parent) {
+                            volatile int* exec_errno, int exec_errno_pipe, pid_t parent) {
   // Group first, then dispositions, and only then unblock: a signal arriving
   // in between must neither miss the group nor run one of our handlers (the
   // library's FIFO cleanup) in the child. Ignored signals stay ignored.
@@ -86,7 +101,9 @@ ExecImage BuildImage(const SpawnOptions& options) {
   execvpe(image.argv[0], image.argv.data(), image.envp.data());
   // The parent resumes only after our exec or _exit, and shares our memory
   // until then: it reads this once vfork() returns.
-  *exec_errno = errno;
+  const int saved = errno;
+  *exec_errno = saved;
+  if (exec_errno_pipe >= 0) (void)!write(exec_errno_pipe, &saved, sizeof saved);
   _exit(127);
 }
 
@@ -100,9 +117,25 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
   // vfork: the child borrows our memory until it execs, so starting an agent
   // copies no page tables (fork's cost grows with our heap). ExecChild only
   // makes syscalls and writes nothing of ours but `exec_errno`.
+  UniqueFd errno_read;
+  UniqueFd errno_write;
+  if (!kVforkSharesMemory) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) == -1) return jobserver::SystemError("pipe2");
+    errno_read.reset(fds[0]);
+    errno_write.reset(fds[1]);
+  }
   const pid_t pid = vfork();
   if (pid == -1) return jobserver::SystemError("vfork");
-  if (pid == 0) ExecChild(options, image, &exec_errno, parent);
+  if (pid == 0) ExecChild(options, image, &exec_errno, errno_write.get(), parent);
+  if (!kVforkSharesMemory) {
+    errno_write.reset();  // EOF once the child has exec'd.
+    int value = 0;
+    if (RetryOnEintr([&] { return read(errno_read.get(), &value, sizeof value); }) ==
+        sizeof value) {
+      exec_errno = value;
+    }
+  }
   // No setpgid() here: vfork() returns only once the child has exec'd or
   // exited, and its first call was setpgid(0, 0), so a signal sent right
   // after Spawn() reaches the group already.

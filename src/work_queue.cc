@@ -45,6 +45,10 @@ bool WorkQueue::HasReady(Clock::time_point now) const {
 
 void WorkQueue::Retry(RunKey key, Clock::time_point not_before) {
   ++key.attempt;
+  PutBack(std::move(key), not_before);
+}
+
+void WorkQueue::PutBack(RunKey key, Clock::time_point not_before) {
   tiers_[key.tier].queue.push_front({std::move(key), not_before});
 }
 

@@ -50,6 +50,10 @@ class WorkQueue {
   std::optional<RunKey> Next(Clock::time_point now);
   /// The run will get another attempt, not before `not_before`.
   void Retry(RunKey key, Clock::time_point not_before);
+  /// The run was taken by Next() but did not start: the same attempt goes
+  /// back to the front of its tier, not before `not_before` (which must not
+  /// be time_point::min(), the mark of a first attempt never taken).
+  void PutBack(RunKey key, Clock::time_point not_before);
   /// The run is finished for good (report written).
   void Finish(const RunKey& key);
 

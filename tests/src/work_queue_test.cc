@@ -112,6 +112,26 @@ TEST(WorkQueueTest, RetryWaitsForBackoff) {
   EXPECT_EQ(queue.Unfinished(), 2u);
 }
 
+// A run taken but not started (a pause withdrew its launch) comes back first
+// in its tier with the same attempt, once `not_before` has passed.
+TEST(WorkQueueTest, PutBackKeepsTheAttemptAndGoesFirst) {
+  Plan plan;
+  plan.tiers = {MakeTier("T0", {"a", "b"}, 1)};
+  WorkQueue queue(plan, kAll, NothingComplete);
+  const Clock::time_point now = Clock::now();
+  auto first = queue.Next(now);
+  ASSERT_TRUE(first);
+  queue.PutBack(*first, now + std::chrono::seconds(5));
+  EXPECT_EQ(queue.NextRetryTime(), now + std::chrono::seconds(5));
+  EXPECT_EQ(queue.Next(now)->subtest, "b");
+  EXPECT_FALSE(queue.Next(now));
+  auto again = queue.Next(now + std::chrono::seconds(5));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->subtest, "a");
+  EXPECT_EQ(again->attempt, 1);
+  EXPECT_EQ(queue.Unfinished(), 2u);
+}
+
 // --tiers: unselected tiers are not run, and do not hold back dependents.
 TEST(WorkQueueTest, SelectionIgnoresUnselectedDependencies) {
   Plan plan;
