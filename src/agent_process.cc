@@ -71,7 +71,8 @@ void KeepEarlierAttempt(const std::string& run_dir, int attempt, bool judge) {
 }
 
 Result<UniqueFd> OpenLog(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  // O_NOFOLLOW: a symlink planted as a log cannot redirect the agent's output.
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd) return jobserver::SystemError("cannot create " + path);
   return fd;
 }
@@ -169,6 +170,7 @@ Result<Subprocess> StartAttempt(const AttemptSpec& spec) {
   }
   options.environment = AttemptEnvironment(spec);
   options.inherit_fds = spec.inherit_fds;
+  options.close_other_fds = true;  // Stdio and the pool: nothing we inherited.
   options.stdout_fd = out->get();
   options.stderr_fd = err->get();
   return Subprocess::Spawn(options);

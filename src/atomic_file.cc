@@ -64,9 +64,12 @@ void SetSyncWrites(bool sync) { sync_writes = sync; }
 
 namespace {
 
+/// A new file: O_EXCL and O_NOFOLLOW, so that nothing planted at the
+/// temporary's name (a symlink above all) can redirect the write.
 UniqueFd CreateForWriting(const std::string& path) {
-  return UniqueFd(RetryOnEintr(
-      [&] { return open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); }));
+  return UniqueFd(RetryOnEintr([&] {
+    return open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  }));
 }
 
 }  // namespace
@@ -79,6 +82,12 @@ Status WriteFileAtomically(const std::string& path, std::string_view content) {
   const std::string temporary =
       path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(serial++);
   UniqueFd fd = CreateForWriting(temporary);
+  if (!fd && errno == EEXIST) {
+    // A runner killed mid-write left it, and its pid came round again:
+    // unlink() removes the name itself, never what a symlink points to.
+    unlink(temporary.c_str());
+    fd = CreateForWriting(temporary);
+  }
   if (!fd && errno == ENOENT) {
     // The directory is missing only the first time: create it then, rather
     // than stat() it before every write.
@@ -98,8 +107,9 @@ Status WriteFileAtomically(const std::string& path, std::string_view content) {
 }
 
 Status AppendLine(const std::string& path, std::string_view line) {
-  UniqueFd fd(RetryOnEintr(
-      [&] { return open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644); }));
+  UniqueFd fd(RetryOnEintr([&] {
+    return open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+  }));
   if (!fd) return jobserver::SystemError("cannot open " + path);
   return WriteAll(fd.get(), line, path);
 }

@@ -26,8 +26,9 @@ void EventLog::Record(std::string_view event, JsonLine fields, std::string_view 
   line += '\n';
   // One open for the session, not one per event: a run has several.
   if (!fd_) {
-    fd_.reset(jobserver::RetryOnEintr(
-        [&] { return open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644); }));
+    fd_.reset(jobserver::RetryOnEintr([&] {
+      return open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+    }));
   }
   jobserver::Status appended =
       fd_ ? AppendLine(fd_.get(), path_, line) : jobserver::SystemError("cannot open " + path_);

@@ -78,7 +78,7 @@ std::pair<std::string, std::string> SetupLockPlace(std::string dir) {
 
 Result<UniqueFd> OpenLockFile(const std::string& path) {
   UniqueFd fd(jobserver::RetryOnEintr(
-      [&] { return open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644); }));
+      [&] { return open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644); }));
   if (!fd) return jobserver::SystemError("cannot open " + path);
   return fd;
 }

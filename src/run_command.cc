@@ -196,6 +196,10 @@ SchedulerOptions MakeSchedulerOptions(const RunOptions& options, AgentPool& pool
   if (pool.server) {
     scheduler_options.pool_environment = pool.server->ChildEnvironment();
     scheduler_options.inherit_fds = pool.server->InheritableFds();
+  } else if (pool.client && pool.client->auth().style == jobserver::AuthStyle::kPipe) {
+    // Agents reach a joined pipe pool through the fds its MAKEFLAGS names,
+    // which we inherited: they are the only inherited fds agents keep.
+    scheduler_options.inherit_fds = {pool.client->auth().read_fd, pool.client->auth().write_fd};
   }
   return scheduler_options;
 }

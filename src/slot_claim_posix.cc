@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "src/subprocess_posix.h"
+
 namespace tierun {
 namespace {
 
@@ -67,15 +69,6 @@ bool LockByte(int fd, off_t offset, bool wait) {
   lock.l_start = offset;
   lock.l_len = 1;
   return RetryOnEintr([&] { return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &lock); }) == 0;
-}
-
-/// Closes fds [first, last]: close_range(2), or one by one before Linux 5.9.
-void CloseRange(unsigned first, unsigned last) {
-  if (first > last) return;
-  if (syscall(SYS_close_range, first, last, 0u) == 0) return;
-  const long open_max = sysconf(_SC_OPEN_MAX);
-  const unsigned limit = open_max > 0 ? static_cast<unsigned>(open_max) - 1 : 1023u;
-  for (unsigned fd = first; fd <= std::min(last, limit); ++fd) close(static_cast<int>(fd));
 }
 
 /// The helper, between fork and _exit: closes everything it does not need,

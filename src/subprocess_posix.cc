@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 
 extern char** environ;
@@ -73,11 +74,32 @@ ExecImage BuildImage(const SpawnOptions& options) {
   return image;
 }
 
+/// The fds a child keeps with SpawnOptions::close_other_fds, sorted, built
+/// before vfork(); `extra` (-1 for none) is one more.
+std::vector<int> FdsToKeep(const SpawnOptions& options, int extra) {
+  std::vector<int> keep = options.inherit_fds;
+  if (extra >= 0) keep.push_back(extra);
+  std::sort(keep.begin(), keep.end());
+  return keep;
+}
+
+/// Closes every fd above 2 but `keep` (sorted).
+void CloseAllBut(const std::vector<int>& keep) {
+  unsigned next = 3;
+  for (int fd : keep) {
+    if (fd < static_cast<int>(next)) continue;
+    if (static_cast<unsigned>(fd) > next) CloseRange(next, static_cast<unsigned>(fd) - 1);
+    next = static_cast<unsigned>(fd) + 1;
+  }
+  CloseRange(next, ~0u);
+}
+
 /// In the child, between vfork and exec: only async-signal-safe calls, and
 /// nothing written to memory the parent will read (signal dispositions and
 /// the fd table are the child's own copies).
 [[noreturn]] void ExecChild(const SpawnOptions& options, const ExecImage& image,
-                            volatile int* exec_errno, int exec_errno_pipe, pid_t parent) {
+                            const std::vector<int>& keep_fds, volatile int* exec_errno,
+                            int exec_errno_pipe, pid_t parent) {
   // Group first, then dispositions, and only then unblock: a signal arriving
   // in between must neither miss the group nor run one of our handlers (the
   // library's FIFO cleanup) in the child. Ignored signals stay ignored.
@@ -98,6 +120,7 @@ ExecImage BuildImage(const SpawnOptions& options) {
   for (int fd : options.inherit_fds) fcntl(fd, F_SETFD, 0);
   if (options.stdout_fd >= 0) dup2(options.stdout_fd, STDOUT_FILENO);
   if (options.stderr_fd >= 0) dup2(options.stderr_fd, STDERR_FILENO);
+  if (options.close_other_fds) CloseAllBut(keep_fds);
   execvpe(image.argv[0], image.argv.data(), image.envp.data());
   // The parent resumes only after our exec or _exit, and shares our memory
   // until then: it reads this once vfork() returns.
@@ -108,6 +131,14 @@ ExecImage BuildImage(const SpawnOptions& options) {
 }
 
 }  // namespace
+
+void CloseRange(unsigned first, unsigned last) {
+  if (first > last) return;
+  if (syscall(SYS_close_range, first, last, 0u) == 0) return;
+  const long open_max = sysconf(_SC_OPEN_MAX);
+  const unsigned limit = open_max > 0 ? static_cast<unsigned>(open_max) - 1 : 1023u;
+  for (unsigned fd = first; fd <= std::min(last, limit); ++fd) close(static_cast<int>(fd));
+}
 
 Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
   if (options.argv.empty()) return Error{ErrorKind::kInvalid, "no command to run"};
@@ -125,9 +156,10 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
     errno_read.reset(fds[0]);
     errno_write.reset(fds[1]);
   }
+  const std::vector<int> keep_fds = FdsToKeep(options, errno_write.get());
   const pid_t pid = vfork();
   if (pid == -1) return jobserver::SystemError("vfork");
-  if (pid == 0) ExecChild(options, image, &exec_errno, errno_write.get(), parent);
+  if (pid == 0) ExecChild(options, image, keep_fds, &exec_errno, errno_write.get(), parent);
   if (!kVforkSharesMemory) {
     errno_write.reset();  // EOF once the child has exec'd.
     int value = 0;

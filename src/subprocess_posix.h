@@ -20,12 +20,20 @@
 
 namespace tierun {
 
+/// Closes fds [first, last]: close_range(2), or one by one before Linux 5.9.
+/// Async-signal-safe (a child between fork and exec may call it).
+void CloseRange(unsigned first, unsigned last);
+
 struct SpawnOptions {
   std::vector<std::string> argv = {};
   /// Variables to set (or replace) on top of this process's environment.
   std::vector<std::pair<std::string, std::string>> environment = {};
   /// Fds the child inherits although they are O_CLOEXEC here (pipe pools).
   std::vector<int> inherit_fds = {};
+  /// Close every fd but 0, 1, 2 and `inherit_fds` in the child, whatever
+  /// this process inherited without O_CLOEXEC: an agent sees only its stdio
+  /// and its pool.
+  bool close_other_fds = false;
   /// Put the child in a process group of its own, so a timeout or a
   /// forwarded signal reaches everything it started.
   bool new_process_group = true;
