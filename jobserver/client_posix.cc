@@ -111,6 +111,13 @@ void Pool::Return(int16_t state) noexcept {
   if (!write_fd_ && !fifo_writer_) {
     fifo_writer_.reset(RetryOnEintr(
         [&] { return open(auth_.fifo_path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC); }));
+    // The path is opened anew: a regular file put in the FIFO's place since
+    // the join must not collect our tokens.
+    struct stat st;
+    if (fifo_writer_ && (fstat(fifo_writer_.get(), &st) == -1 || !IsPoolFileType(st.st_mode))) {
+      fifo_writer_.reset();
+      errno = EINVAL;
+    }
   }
   const int fd = write_fd_ ? write_fd_.get() : fifo_writer_.get();
   const ssize_t n = fd < 0 ? -1 : RetryOnEintr([&] { return write(fd, &byte, 1); });
@@ -149,6 +156,12 @@ Result<PoolPtr> JoinPipe(const Auth& auth, ClientOptions options) {
 
 Result<PoolPtr> JoinFifo(const Auth& auth, ClientOptions options) {
   const std::string& path = auth.fifo_path;
+  // Looked at before it is opened: MAKEFLAGS is input, and a path it names
+  // that is a regular file (or worse) is not ours to open.
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !IsPoolFileType(st.st_mode)) {
+    return Unusable("jobserver path " + path + " is not a FIFO");
+  }
   // O_NONBLOCK: a blocking open of a FIFO whose server died waits forever.
   UniqueFd read_fd(
       RetryOnEintr([&] { return open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC); }));
@@ -157,7 +170,7 @@ Result<PoolPtr> JoinFifo(const Auth& auth, ClientOptions options) {
     return Unusable("cannot open jobserver FIFO " + path + ": " + strerror(saved_errno) +
                     (saved_errno == ENOENT ? " (was it deleted, or its TMPDIR cleaned?)" : ""));
   }
-  struct stat st;
+  // And after: it may have been swapped in between.
   if (fstat(read_fd.get(), &st) == -1 || !IsPoolFileType(st.st_mode)) {
     return Unusable("jobserver path " + path + " is not a FIFO");
   }

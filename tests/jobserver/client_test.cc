@@ -475,6 +475,30 @@ TEST(ClientTest, RegularFileAtFifoPathIsUnusable) {
   EXPECT_THAT(joined.error().message, HasSubstr(path));
 }
 
+// The FIFO is swapped for a regular file after the join: the token is not
+// written into the file (it is lost, and the client says so).
+TEST(ClientTest, RegularFileSwappedInForTheFifoGetsNoToken) {
+  ScopedTempDir dir;
+  const std::string path = dir.Child("pool");
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  UniqueFd server_end(open(path.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(server_end.valid());
+  ASSERT_TRUE(WriteBytes(server_end.get(), "+"));
+  Warnings warnings;
+  Client client = MustJoin(FifoAuth(path), warnings.Options(false));
+  Token held = client.TryAcquire();
+  ASSERT_TRUE(held.valid());
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  UniqueFd file(open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  ASSERT_TRUE(file.valid());
+  held = Token();
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 0) << "the token went into a regular file";
+  ASSERT_EQ(warnings.lines.size(), 1u);
+  EXPECT_THAT(warnings.lines[0], HasSubstr("could not return a jobserver token"));
+}
+
 // A directory at the FIFO path is unusable.
 TEST(ClientTest, DirectoryAtFifoPathIsUnusable) {
   ScopedTempDir dir;
