@@ -65,6 +65,14 @@ void Progress::Note(const std::string& line) {
   Render();
 }
 
+void Progress::Warn(const std::string& line) {
+  if (mode_ == ProgressMode::kNone) {
+    fprintf(out_, "%s\n", line.c_str());
+    return;
+  }
+  Note(line);
+}
+
 void Progress::Print(const std::string& line) {
   if (mode_ == ProgressMode::kBar && drawn_lines_ > 0) {
     fprintf(out_, "\033[%dA\033[J", drawn_lines_);  // Up over the view, clear below.

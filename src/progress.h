@@ -28,6 +28,9 @@ class Progress {
   void Finished(size_t tier, const RunRecord& record);
   void Retrying(size_t tier, const std::string& what);
   void Note(const std::string& line);
+  /// Like Note(), but printed with --progress none too: why runs stop, or
+  /// what is wrong with an agent's result file, must reach the user.
+  void Warn(const std::string& line);
   /// Redraws the live view (no-op in other modes).
   void Render();
   /// Leaves the live view below the last drawing.

@@ -175,7 +175,7 @@ void Scheduler::CollectStarted() {
       // would make it permanent. Stop; the run stays to be run next time.
       launching.token.Return();
       ReleaseSharedSlot(launching.on_shared_slot);
-      progress_.Note("tierun: " + started.process.error().message + "; stopping");
+      progress_.Warn("tierun: " + started.process.error().message + "; stopping");
       Stop(kStopForFailure);
       continue;
     }
@@ -255,7 +255,7 @@ void Scheduler::FinishAgent(Child& child, const ExitStatus& status) {
   jobserver::Result<AgentReport> report = ReadAgentReport(run_dir + "/result.json");
   if (child.timed_out || status.signaled() || !report) {
     record.status = child.timed_out ? "timeout" : status.signaled() ? "crashed" : "error";
-    if (!report) progress_.Note("tierun: " + report.error().message);
+    if (!report) progress_.Warn("tierun: " + report.error().message);
     Complete(key, std::move(record));
     return;
   }
@@ -294,7 +294,7 @@ void Scheduler::FinishJudge(Child& child, const ExitStatus& status) {
     record.status = "error";  // The agent ran, but nobody could judge it.
     record.passed = false;
     record.score = 0;
-    if (!judgment) progress_.Note("tierun: " + judgment.error().message);
+    if (!judgment) progress_.Warn("tierun: " + judgment.error().message);
   } else {
     record.passed = judgment->passed.value_or(status.code() == 0);
     record.score = judgment->score.value_or(record.passed ? 1.0 : 0.0);
@@ -311,7 +311,7 @@ void Scheduler::Complete(const RunKey& key, RunRecord record) {
   jobserver::Status written = WriteFileAtomically(path, RunRecordText(record) + "\n");
   if (!written) {
     // Without its report a run is not done; stop rather than lose results.
-    progress_.Note("tierun: " + written.error().message + "; stopping");
+    progress_.Warn("tierun: " + written.error().message + "; stopping");
     Stop(kStopForFailure);
     return;
   }
@@ -426,7 +426,7 @@ void Scheduler::ReapExited() {
 int Scheduler::Run(ScopedSignalFd& signals) {
   jobserver::Result<std::unique_ptr<AttemptLauncher>> launcher = AttemptLauncher::Create();
   if (!launcher) {
-    progress_.Note("tierun: " + launcher.error().message);
+    progress_.Warn("tierun: " + launcher.error().message);
     return kStopForFailure;
   }
   launcher_ = std::move(*launcher);
