@@ -89,10 +89,10 @@ Token Pool::TryAcquire() noexcept {
     ++outstanding_tokens_;
     return Token(this, byte);
   }
-  if (n == 0) {
-    MarkGone("the jobserver pool was closed (end of file)");
-  } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-    MarkGone("reading the jobserver pool failed");
+  if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+    MarkGone(n == 0 ? "the jobserver pool was closed (end of file)"
+                    : "reading the jobserver pool failed");
+    return TakeImplicit();  // The one slot a gone pool may leave us.
   }
   // EAGAIN: empty, or another client sniped the token poll() announced.
   // The caller waits next: with no writer of ours, a dead server's FIFO
@@ -127,6 +127,12 @@ void Pool::Return(int16_t state) noexcept {
 void Pool::MarkGone(const char* why) noexcept {
   if (gone_) return;
   gone_ = true;
+  if (!options_.use_implicit_slot && options_.one_slot_when_gone) {
+    // Free unless a token of it is out; Return() frees it then.
+    implicit_free_ = true;
+    Warn(why, "continuing one job at a time");
+    return;
+  }
   Warn(why, "continuing with the implicit slot only");
 }
 

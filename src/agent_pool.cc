@@ -86,6 +86,9 @@ Result<AgentPool> JoinInherited(const jobserver::Auth& auth) {
   const bool ours = paid && paid->pid == getpid();
   jobserver::ClientOptions options;
   options.use_implicit_slot = ours;
+  // Nobody above pays for a slot: were the pool to die, no slot would be
+  // left and the session would wait forever.
+  options.one_slot_when_gone = !paid;
   auto client = jobserver::Client::Join(auth, options);
   if (!client) return client.error();
   AgentPool pool;

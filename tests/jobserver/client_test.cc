@@ -376,6 +376,29 @@ TEST(ClientTest, EndOfFileMeansPoolGoneAndWarnsOnce) {
   EXPECT_EQ(warnings.lines.size(), 1u);
 }
 
+// A client no parent pays for (tokens only) would have no slot at all once
+// the pool is gone: with one_slot_when_gone it goes on one job at a time.
+TEST(ClientTest, OneSlotWhenGoneLeavesATokensOnlyClientOneSlot) {
+  for (const bool one_slot : {false, true}) {
+    ScopedPipe dead;
+    ScopedPipe other;
+    dead.CloseWrite();
+    Warnings warnings;
+    ClientOptions options = warnings.Options(/*use_implicit_slot=*/false);
+    options.one_slot_when_gone = one_slot;
+    Client client = MustJoin(PipeAuth(dead.read_fd(), other.write_fd()), options);
+    Token first = client.TryAcquire();
+    EXPECT_TRUE(client.pool_gone());
+    EXPECT_EQ(first.valid(), one_slot);
+    EXPECT_FALSE(client.TryAcquire().valid()) << "a second slot";
+    first = Token();
+    EXPECT_EQ(client.TryAcquire().valid(), one_slot) << "the slot did not come back";
+    ASSERT_EQ(warnings.lines.size(), 1u);
+    EXPECT_THAT(warnings.lines[0],
+                HasSubstr(one_slot ? "one job at a time" : "implicit slot only"));
+  }
+}
+
 // Once the pool is gone and the implicit slot is taken, Acquire says kPoolGone.
 TEST(ClientTest, AcquireReportsPoolGone) {
   ScopedPipe dead;

@@ -42,6 +42,12 @@ struct ClientOptions {
   /// Hand out the implicit slot before reading tokens. A process that
   /// accounts for its implicit slot itself (tierun exec) turns this off.
   bool use_implicit_slot = true;
+  /// Without use_implicit_slot: once the pool is gone (end of file), hand out
+  /// one slot as if it were implicit, and so go on one job at a time, as GNU
+  /// make does with a broken jobserver. For a single process that no parent
+  /// pays for (tierun run under a plain script); never for one of many
+  /// processes that each would take such a slot (tierun exec).
+  bool one_slot_when_gone = false;
   /// Receives warnings (one line, no newline). Default: stderr.
   std::function<void(const std::string&)> warn;
 };

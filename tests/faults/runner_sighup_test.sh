@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# SIGHUP to `tierun run --grace 1` under `tierun serve -j3 --audit` (the
+# terminal went away): the same contract as SIGINT and SIGTERM
+# (tests/integration/run_signals_test.sh). One quick run has finished, three
+# agents that ignore SIGTERM hold the three slots, a fourth waits. tierun
+# stops launching, sends SIGTERM, SIGKILLs after the 1 s grace and exits 129
+# within grace + 1 s; every token comes back; the quick run's report and the
+# experiment's reports are written, the interrupted runs have none, and the
+# waiting one never starts.
+source "$(dirname "$0")/../integration/lib.sh"
+
+# The quick run's agent (tier A) goes first; three holders (tier B) take the
+# slots, and the third can only start once the quick one has been reaped and
+# its report written. So when all four have notified, that has happened.
+write_plan() {
+  echo '[experiment]'
+  echo 'name = "sighup"'
+  echo 'runs = 1'
+  echo 'results = "results"'
+  echo '[agent]'
+  echo "command = $(toml_list "$PROBE" --log "$PWD/log" --id '{subtest}' --hold-ms 0 \
+    --notify "$WORK/notify")"
+  echo '[[tier]]'
+  echo 'id = "A"'
+  echo 'subtests = ["quick"]'
+  echo '[[tier]]'
+  echo 'id = "B"'
+  echo 'subtests = ["hold1", "hold2", "hold3", "hold4"]'
+  echo "agent = { command = $(toml_list "$PROBE" --log "$PWD/log" --id '{subtest}' \
+    --hold-ms -1 --ignore-sigterm --notify "$WORK/notify") }"
+}
+
+mkfifo notify
+exec {notify_fd}<>notify
+write_plan >plan.toml
+timeout 60 "$TIERUN" serve -j3 --audit -- \
+  "$TIERUN" run plan.toml --grace 1 --progress none >out 2>err {notify_fd}>&- &
+serve_pid=$!
+read_notifications "$notify_fd" 4 | sort >notified
+[[ $(tr '\n' ' ' <notified) == "hold1 hold2 hold3 quick " ]] ||
+  fail "notified by $(tr '\n' ' ' <notified), expected quick, hold1-3"
+holders=$(for id in hold1 hold2 hold3; do probe_pid log "$id"; done)
+runner=$(ps -o ppid= -p "$(probe_pid log hold1)" | tr -d ' ')
+started=$(date +%s.%N)
+kill -HUP "$runner"
+status=0
+wait "$serve_pid" || status=$?
+ended=$(date +%s.%N)
+[[ $status -eq 129 ]] || fail "exit $status, expected 129: $(cat err)"
+# Not before the grace (the holders ignore SIGTERM), and at most 1 s after.
+awk -v s="$started" -v e="$ended" 'BEGIN { exit !(e - s >= 1.0 && e - s <= 2.0) }' ||
+  fail "tierun run took $(awk -v s="$started" -v e="$ended" 'BEGIN { print e - s }') s to stop, expected 1-2 s"
+expect_clean_audit err 3
+
+dir=results/sighup
+[[ -f $dir/A/quick/run_01/report.json ]] || fail "the quick run has no report"
+[[ $(json_get "$dir/A/quick/run_01/report.json" 'd["status"]') == passed ]] ||
+  fail "the quick run did not pass"
+for id in hold1 hold2 hold3; do
+  [[ -d $dir/B/$id/run_01 && ! -e $dir/B/$id/run_01/report.json ]] ||
+    fail "interrupted run $id has a report, or no directory"
+done
+[[ ! -e $dir/B/hold4/run_01 ]] || fail "hold4 was started after the signal"
+[[ -s $dir/report.json && -s $dir/report.md ]] || fail "no experiment report"
+[[ $(json_get "$dir/report.json" 'd["runs"]') -eq 1 ]] || fail "report.json counts other than 1 run"
+grep -q '"event":"stop"' "$dir/events.jsonl" || fail "no stop event"
+
+# The holders were SIGKILLed, so they never logged their end. Once they are
+# gone, their ends go at the end of the log: the replay then checks the
+# limit over the whole session (and that nothing else was left open).
+# shellcheck disable=SC2086
+wait_gone $holders
+for id in hold1 hold2 hold3; do echo "end $id $(probe_pid log "$id") 0" >>log; done
+verify log 3 4 --expect-reached
+echo "ok: SIGHUP stops tierun run within grace + 1 s with exit 129, reports written, audit clean"
