@@ -11,6 +11,8 @@ requirements=(
   "make|make"
   "git|git"
   "clang-format|clang-format"
+  "clang-14|clang-14"
+  "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a|libclang-rt-14-dev"
   "/usr/include/gtest/gtest.h|libgtest-dev"
   "/usr/include/gmock/gmock.h|libgmock-dev"
   "/usr/include/benchmark/benchmark.h|libbenchmark-dev"

@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <limits>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -38,9 +39,18 @@ bool ListsType(std::string_view types, std::string_view type) {
   return false;
 }
 
+/// No real spec comes near it, but the variables are text anyone can set:
+/// a sum past INT_MAX is refused rather than left to overflow.
+Error TooManySlots(const std::string& name, std::string_view value, std::string_view whose) {
+  return Error{ErrorKind::kInvalid, name + "='" + std::string(value) + "': " + std::string(whose) +
+                                        " add up to more than " +
+                                        std::to_string(std::numeric_limits<int>::max())};
+}
+
 /// Sums "id:<id>,slots:<n>[;id:<id>,slots:<n>...]".
 Result<int> SumSlots(const std::string& name, std::string_view value) {
   int total = 0;
+  const std::string_view whole = value;
   const Error malformed{
       ErrorKind::kInvalid,
       name + "='" + std::string(value) + "': expected id:<id>,slots:<n>[;id:<id>,slots:<n>...]"};
@@ -54,7 +64,9 @@ Result<int> SumSlots(const std::string& name, std::string_view value) {
     }
     const std::optional<int> slots = ParseCount(pair.substr(comma + 1 + 6));
     if (!slots) return malformed;
-    total += *slots;
+    if (__builtin_add_overflow(total, *slots, &total)) {
+      return TooManySlots(name, whole, "its slots");
+    }
     if (semicolon == std::string_view::npos) return total;
     value.remove_prefix(semicolon + 1);
   }
@@ -106,7 +118,9 @@ Result<std::optional<int>> CTestResourceSlots(const std::string& type,
     }
     Result<int> sum = SumSlots(slots_name, *slots);
     if (!sum) return sum.error();
-    total += *sum;
+    if (__builtin_add_overflow(total, *sum, &total)) {
+      return TooManySlots(slots_name, *slots, "the slots of the groups so far");
+    }
   }
   if (total == 0) return std::optional<int>();  // The test asked for none of ours.
   return std::optional<int>(total);

@@ -102,6 +102,21 @@ const MalformedCase kMalformedCases[] = {
       {"CTEST_RESOURCE_GROUP_0_AGENTS", "id:local,slots:x"}},
      "CTEST_RESOURCE_GROUP_0_AGENTS='id:local,slots:x': expected "
      "id:<id>,slots:<n>[;id:<id>,slots:<n>...]"},
+    // Sums past INT_MAX were signed overflow (UBSan, via fuzz/ctest_resources_fuzzer).
+    {"SlotsOfOneGroupOverflow",
+     {{"CTEST_RESOURCE_GROUP_COUNT", "1"},
+      {"CTEST_RESOURCE_GROUP_0", "agents"},
+      {"CTEST_RESOURCE_GROUP_0_AGENTS", "id:a,slots:2147483647;id:b,slots:1"}},
+     "CTEST_RESOURCE_GROUP_0_AGENTS='id:a,slots:2147483647;id:b,slots:1': its slots add up to "
+     "more than 2147483647"},
+    {"SlotsOfTwoGroupsOverflow",
+     {{"CTEST_RESOURCE_GROUP_COUNT", "2"},
+      {"CTEST_RESOURCE_GROUP_0", "agents"},
+      {"CTEST_RESOURCE_GROUP_0_AGENTS", "id:a,slots:2147483647"},
+      {"CTEST_RESOURCE_GROUP_1", "agents"},
+      {"CTEST_RESOURCE_GROUP_1_AGENTS", "id:a,slots:1"}},
+     "CTEST_RESOURCE_GROUP_1_AGENTS='id:a,slots:1': the slots of the groups so far add up to "
+     "more than 2147483647"},
 };
 
 class CTestResourceMalformedTest : public ::testing::TestWithParam<MalformedCase> {};

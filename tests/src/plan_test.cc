@@ -626,6 +626,42 @@ TEST(PlanTest, RejectsMalformedPlans) {
   }
 }
 
+// A non-ASCII character where TOML allows only blanks is a parse error, not
+// undefined behaviour: toml++ 3.3 reached __builtin_unreachable() asking
+// whether it is a blank (marzer/tomlplusplus#295; found by fuzz/plan_fuzzer).
+// The sanitizer build (make check-sanitize) aborts on it.
+TEST(PlanTest, RejectsNonAsciiWhereBlanksGo) {
+  const BadPlan kCases[] = {
+      {"fuzzer's input: U+031F after a key",
+       "[experiment]\nname \xcc\x9f\xdd\x9b"
+       "emo\"\n\n[[tier]]\nid = \"T0\"\nagent = [\"run\"]\n",
+       "plan.toml:2:6: Error while parsing key-value pair: expected '=', saw '\xcc\x9f'"},
+      {"U+00E9 alone", "\xc3\xa9",
+       "plan.toml:1:1: Error while parsing root table: expected keys, tables, whitespace or "
+       "comments, saw '\xc3\xa9'"},
+      {"U+00E9 after a value", "[experiment]\nname = \"demo\" \xc3\xa9\n",
+       "plan.toml:2:15: Error while parsing key-value pair: expected a comment or whitespace, "
+       "saw '\xc3\xa9'"},
+      {"U+0434 before a value",
+       "[experiment]\nname = \"demo\"\nruns =\xd0\xb4"
+       "3\n",
+       "plan.toml:3:7: Error while parsing value: could not determine value type"},
+      {"U+3042 after a value", "[experiment]\nname = \"demo\"\nruns = 3 \xe3\x81\x82\n",
+       "plan.toml:3:10: Error while parsing key-value pair: expected a comment or whitespace, "
+       "saw '\xe3\x81\x82'"},
+      // Past the blanks the string is read, and the id check rejects it.
+      {"U+00A7 after a line-ending backslash", "[experiment]\nname = \"\"\"\\\n\xc2\xa7\"\"\"\n",
+       "plan.toml:2:8: experiment.name: invalid character '\xc2' in id '\xc2\xa7'; ids match "
+       "[A-Za-z0-9._-]+"},
+  };
+  for (const BadPlan& bad : kCases) {
+    jobserver::Result<Plan> plan = ParsePlan(bad.text, kSource);
+    ASSERT_FALSE(plan.ok()) << bad.what;
+    EXPECT_EQ(plan.error().kind, jobserver::ErrorKind::kInvalid) << bad.what;
+    EXPECT_EQ(plan.error().message, bad.message) << bad.what;
+  }
+}
+
 // Units largest first, each at most once, whole non-negative numbers only.
 TEST(PlanTest, ParsesDurations) {
   const struct {
