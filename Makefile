@@ -4,6 +4,7 @@
 
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
 JOBS ?= $(shell nproc)
 
 # rustup's cargo lives in ~/.cargo/bin, which a non-login shell may miss.
@@ -15,7 +16,7 @@ endif
 # (`make -j4 check` would otherwise hand its pool to every test).
 CLEAN_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CARGO_MAKEFLAGS
 
-.PHONY: all deps build check check-sanitize format format-check demo bench clean
+.PHONY: all deps build check check-sanitize check-tsan format format-check demo bench fuzz clean
 
 all: build
 
@@ -35,6 +36,16 @@ check-sanitize: deps
 	  -DTIERUN_BUILD_BENCH=OFF
 	$(CLEAN_ENV) cmake --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && $(CLEAN_ENV) ctest --output-on-failure -j $(JOBS)
+
+# ThreadSanitizer (the launcher thread, the scheduler): Debug keeps the
+# asserts, -O1 keeps the slowed-down suite within a few minutes. A report
+# fails its test at once.
+check-tsan: deps
+	$(CLEAN_ENV) cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DTIERUN_TSAN=ON \
+	  -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" -DTIERUN_BUILD_BENCH=OFF
+	$(CLEAN_ENV) cmake --build $(TSAN_DIR) -j $(JOBS)
+	cd $(TSAN_DIR) && $(CLEAN_ENV) TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  ctest --output-on-failure -j $(JOBS)
 
 SOURCES = $(shell git ls-files '*.h' '*.cc' 2>/dev/null)
 
@@ -57,5 +68,14 @@ bench: deps
 	  tierun-probe tierun-verify-log jobserver_bench runner_bench
 	$(CLEAN_ENV) bash bench/run.sh $(BENCH_DIR)
 
+# libFuzzer on the parsers (fuzz/): clang, ASan and UBSan, FUZZ_SECONDS per
+# target on a copy of fuzz/corpus/ under FUZZ_DIR; fails on any crash.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(CLEAN_ENV) cmake -S fuzz -B $(FUZZ_DIR) -DCMAKE_CXX_COMPILER=clang++-14
+	$(CLEAN_ENV) cmake --build $(FUZZ_DIR) -j $(JOBS)
+	$(CLEAN_ENV) bash fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(BENCH_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR) $(BENCH_DIR)
