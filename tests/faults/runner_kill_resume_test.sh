@@ -117,6 +117,8 @@ verify logs/ref 4 "$planned"
 python3 - "$dir" ref/kill "$planned" <<'PY' || fail "the resumed results are wrong (above)"
 import json, os, re, sys
 from collections import Counter
+sys.path.insert(0, os.environ["TIERUN_TEST_LIB"])
+from timeless_reports import compare_reports
 
 dir, ref, planned = sys.argv[1], sys.argv[2], int(sys.argv[3])
 problems = []
@@ -166,26 +168,7 @@ with open(f"{dir}/events.jsonl") as journal:
             problems.append(f"events.jsonl:{number}: {key} started after it finished")
 
 # The same results as the uninterrupted run, but for timings.
-def timeless(value):
-    if isinstance(value, dict):
-        return {k: timeless(v) for k, v in value.items()
-                if not (k.startswith("duration") or k.endswith("_at") or k == "time")}
-    if isinstance(value, list):
-        return [timeless(v) for v in value]
-    return value
-
-compared = 0
-for root, _, files in os.walk(ref):
-    if "report.json" not in files:
-        continue
-    rel = os.path.relpath(os.path.join(root, "report.json"), ref)
-    mine = os.path.join(dir, rel)
-    if not os.path.exists(mine):
-        problems.append(f"{rel}: in the reference only")
-        continue
-    compared += 1
-    if timeless(json.load(open(mine))) != timeless(json.load(open(os.path.join(ref, rel)))):
-        problems.append(f"{rel} differs from the uninterrupted run's")
+compared = compare_reports(dir, ref, problems)
 
 for problem in problems[:20]:
     print("FAIL:", problem, file=sys.stderr)

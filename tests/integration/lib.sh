@@ -5,6 +5,9 @@ set -euo pipefail
 
 : "${TIERUN:?} ${PROBE:?} ${VERIFY:?}"
 unset MAKEFLAGS MFLAGS MAKELEVEL CARGO_MAKEFLAGS
+# This directory, for the helpers in Python (timeless_reports.py).
+TIERUN_TEST_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export TIERUN_TEST_LIB
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tierun-it.XXXXXX")
 cleanup() {
   # A failed test must not leave its background processes running.

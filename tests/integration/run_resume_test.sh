@@ -68,6 +68,8 @@ timeout 120 "$TIERUN" run resumed.toml -j3 --progress none >>resumed.out 2>>resu
 python3 - "$dir" ref/resume resumed.err <<'PY' || fail "the resumed results are wrong (above)"
 import json, os, re, sys
 from collections import Counter
+sys.path.insert(0, os.environ["TIERUN_TEST_LIB"])
+from timeless_reports import compare_reports
 
 dir, ref, stderr_path = sys.argv[1:]
 problems = []
@@ -129,26 +131,7 @@ for t, s, r in runs:
         problems.append(f"{t}/{s} run {r}: started in {starts[(t, s, r)]} sessions, {len(kept)} directories left")
 
 # The same results as the uninterrupted run, but for timings.
-def timeless(value):
-    if isinstance(value, dict):
-        return {k: timeless(v) for k, v in value.items()
-                if not (k.startswith("duration") or k.endswith("_at") or k == "time")}
-    if isinstance(value, list):
-        return [timeless(v) for v in value]
-    return value
-
-compared = 0
-for root, _, files in os.walk(ref):
-    if "report.json" not in files:
-        continue
-    rel = os.path.relpath(os.path.join(root, "report.json"), ref)
-    mine = os.path.join(dir, rel)
-    if not os.path.exists(mine):
-        problems.append(f"{rel}: in the reference only")
-        continue
-    compared += 1
-    if timeless(json.load(open(mine))) != timeless(json.load(open(os.path.join(ref, rel)))):
-        problems.append(f"{rel} differs from the uninterrupted run's")
+compared = compare_reports(dir, ref, problems)
 md = open(f"{ref}/report.md").read()
 if not re.search(r"\d:\d\d|\d s\b|duration", md) and md != open(f"{dir}/report.md").read():
     problems.append("report.md differs from the uninterrupted run's")

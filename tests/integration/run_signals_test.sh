@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# SIGINT (then SIGTERM) to `tierun run --grace 1` under `tierun serve -j3
-# --audit`: one quick run has finished, three agents that ignore SIGTERM hold
-# the three slots, a fourth waits. tierun stops launching, sends SIGTERM,
-# SIGKILLs after the 1 s grace and exits 130 (143) within grace + 1 s; every
-# token comes back; the quick run's report and the experiment's reports are
-# written, the interrupted runs have none, and the waiting one never starts.
+# SIGINT, then SIGTERM, then SIGHUP (the terminal went away) to `tierun run
+# --grace 1` under `tierun serve -j3 --audit`: one quick run has finished,
+# three agents that ignore SIGTERM hold the three slots, a fourth waits.
+# tierun stops launching, sends SIGTERM, SIGKILLs after the 1 s grace and
+# exits 130 (143, 129) within grace + 1 s; every token comes back; the quick
+# run's report and the experiment's reports are written, the interrupted runs
+# have none, and the waiting one never starts.
 source "$(dirname "$0")/lib.sh"
 
 # The quick run's agent (tier A) goes first; three holders (tier B) take the
@@ -30,7 +31,7 @@ write_plan() {
 
 mkfifo notify
 exec {notify_fd}<>notify
-for signal in INT TERM; do
+for signal in INT TERM HUP; do
   mkdir "$signal"
   cd "$signal"
   write_plan >plan.toml
@@ -76,4 +77,4 @@ for signal in INT TERM; do
   verify log 3 4 --expect-reached
   cd "$WORK"
 done
-echo "ok: SIGINT and SIGTERM stop tierun run within grace + 1 s with exit 130/143, reports written, audit clean"
+echo "ok: SIGINT, SIGTERM and SIGHUP stop tierun run within grace + 1 s with exit 130/143/129, reports written, audit clean"

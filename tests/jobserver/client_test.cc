@@ -498,15 +498,28 @@ TEST(ClientTest, RegularFileAtFifoPathIsUnusable) {
   EXPECT_THAT(joined.error().message, HasSubstr(path));
 }
 
+/// A FIFO pool as a server makes one: the FIFO, the server's own end
+/// (read-write, so the FIFO never reads as end of file while it is open),
+/// and `tokens` in it.
+struct FifoPool {
+  explicit FifoPool(std::string_view tokens) {
+    if (mkfifo(path.c_str(), 0600) != 0) return;
+    server_end.reset(open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (server_end.valid() && !WriteBytes(server_end.get(), tokens)) server_end.reset();
+  }
+  bool ready() const { return server_end.valid(); }
+
+  ScopedTempDir dir;
+  std::string path = dir.Child("pool");
+  UniqueFd server_end;
+};
+
 // The FIFO is swapped for a regular file after the join: the token is not
 // written into the file (it is lost, and the client says so).
 TEST(ClientTest, RegularFileSwappedInForTheFifoGetsNoToken) {
-  ScopedTempDir dir;
-  const std::string path = dir.Child("pool");
-  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
-  UniqueFd server_end(open(path.c_str(), O_RDWR | O_CLOEXEC));
-  ASSERT_TRUE(server_end.valid());
-  ASSERT_TRUE(WriteBytes(server_end.get(), "+"));
+  FifoPool pool("+");
+  ASSERT_TRUE(pool.ready());
+  const std::string& path = pool.path;
   Warnings warnings;
   Client client = MustJoin(FifoAuth(path), warnings.Options(false));
   Token held = client.TryAcquire();
@@ -653,12 +666,9 @@ TEST(ClientTest, JoiningAnOrphanFifoDoesNotBlock) {
 // can still be read, then end of file says the pool is gone. The client
 // holds no write end of its own that would hide it.
 TEST(ClientTest, FifoServerDeathIsSeenAsEndOfFile) {
-  ScopedTempDir dir;
-  const std::string path = dir.Child("pool");
-  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
-  UniqueFd server_end(open(path.c_str(), O_RDWR | O_CLOEXEC));
-  ASSERT_TRUE(server_end.valid());
-  ASSERT_TRUE(WriteBytes(server_end.get(), "++"));
+  FifoPool pool("++");
+  ASSERT_TRUE(pool.ready());
+  const std::string& path = pool.path;
   Warnings warnings;
   Client client = MustJoin(FifoAuth(path), warnings.Options(false));
   Token held = client.TryAcquire();
@@ -667,7 +677,7 @@ TEST(ClientTest, FifoServerDeathIsSeenAsEndOfFile) {
   ASSERT_TRUE(second.valid());
   EXPECT_FALSE(client.pool_gone());
 
-  server_end.reset();  // The server dies.
+  pool.server_end.reset();  // The server dies.
   EXPECT_FALSE(client.TryAcquire().valid());
   EXPECT_TRUE(client.pool_gone());
   ASSERT_EQ(warnings.lines.size(), 1u);
@@ -679,20 +689,17 @@ TEST(ClientTest, FifoServerDeathIsSeenAsEndOfFile) {
 // before waiting: the server dies, and a blocking Acquire ends with
 // kPoolGone instead of waiting out its deadline.
 TEST(ClientTest, FifoServerDeathIsSeenAfterTokensWereReturned) {
-  ScopedTempDir dir;
-  const std::string path = dir.Child("pool");
-  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
-  UniqueFd server_end(open(path.c_str(), O_RDWR | O_CLOEXEC));
-  ASSERT_TRUE(server_end.valid());
-  ASSERT_TRUE(WriteBytes(server_end.get(), "+"));
+  FifoPool pool("+");
+  ASSERT_TRUE(pool.ready());
+  const std::string& path = pool.path;
   Warnings warnings;
   Client client = MustJoin(FifoAuth(path), warnings.Options(false));
   Token held = client.TryAcquire();
   ASSERT_TRUE(held.valid());
-  held = Token();                                   // Returned: the client's write end stays open.
-  ASSERT_EQ(ReadAvailable(server_end.get()), "+");  // The server takes it back.
+  held = Token();  // Returned: the client's write end stays open.
+  ASSERT_EQ(ReadAvailable(pool.server_end.get()), "+");  // The server takes it back.
 
-  server_end.reset();  // The server dies.
+  pool.server_end.reset();  // The server dies.
   Result<Token> token = client.Acquire(Client::Clock::now() + 10s);
   ASSERT_FALSE(token.ok());
   EXPECT_EQ(token.error().kind, ErrorKind::kPoolGone);
