@@ -1,12 +1,16 @@
 #include "src/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
+#include <memory>
 
 #include "jobserver/unique_fd.h"
 
@@ -73,6 +77,31 @@ UniqueFd CreateForWriting(const std::string& path) {
 }
 
 }  // namespace
+
+namespace {
+
+/// The pid in "<name>.tmp.<pid>.<n>", or 0.
+pid_t TemporaryOwner(std::string_view name) {
+  const size_t tmp = name.rfind(".tmp.");
+  if (tmp == std::string_view::npos) return 0;
+  const std::string_view rest = name.substr(tmp + 5);
+  pid_t pid = 0;
+  const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), pid);
+  if (error != std::errc() || end == rest.data() || *end != '.') return 0;
+  return pid;
+}
+
+}  // namespace
+
+void RemoveStaleTemporaries(const std::string& dir) {
+  std::unique_ptr<DIR, int (*)(DIR*)> listing(opendir(dir.c_str()), closedir);
+  if (!listing) return;
+  while (const dirent* entry = readdir(listing.get())) {
+    const pid_t owner = TemporaryOwner(entry->d_name);
+    if (owner <= 0 || owner == getpid()) continue;
+    if (kill(owner, 0) == -1 && errno == ESRCH) unlinkat(dirfd(listing.get()), entry->d_name, 0);
+  }
+}
 
 Status WriteFileAtomically(const std::string& path, std::string_view content) {
   // Runners sharing a results directory rewrite the same reports at once:

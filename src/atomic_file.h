@@ -24,6 +24,12 @@ void SetSyncWrites(bool sync);
 
 /// Writes `content` to `path` atomically (temporary file, fsync when asked,
 /// rename). Creates the parent directories first.
+/// Removes the temporaries WriteFileAtomically() left in `dir` when its
+/// process was killed mid-write (<name>.tmp.<pid>.<n>, that pid no longer
+/// running): they would otherwise stay for good, since the next writer's
+/// temporary has another name. A live writer's temporary is left alone.
+void RemoveStaleTemporaries(const std::string& dir);
+
 jobserver::Status WriteFileAtomically(const std::string& path, std::string_view content);
 
 /// Appends `line` (which must end in '\n') with one write() on an O_APPEND

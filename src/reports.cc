@@ -373,10 +373,14 @@ Status WriteReports(const std::string& experiment_dir, const Plan& plan,
     return WriteFileAtomically(path, report.dump(2) + "\n");
   };
   // Leaves first, the experiment's own reports last: a top-level report.json
-  // that exists was written after everything below it.
+  // that exists was written after everything below it. A runner killed while
+  // writing them left temporaries beside them: they go now.
+  RemoveStaleTemporaries(experiment_dir);
   for (const TierMetrics& tier : metrics.tiers) {
     const std::string tier_dir = experiment_dir + "/" + tier.tier;
+    RemoveStaleTemporaries(tier_dir);
     for (const SubtestMetrics& subtest : tier.subtests) {
+      RemoveStaleTemporaries(tier_dir + "/" + subtest.subtest);
       const std::string path = tier_dir + "/" + subtest.subtest + "/report.json";
       if (Status written = write_json(path, SubtestReportJson(subtest)); !written) return written;
     }
