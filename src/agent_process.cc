@@ -54,8 +54,9 @@ bool ReadTokens(const json& object, TokenCounts& tokens) {
   return true;
 }
 
-/// result.json -> result.attempt1.json before attempt 2, and so on.
-void KeepEarlierAttempt(const std::string& run_dir, int attempt, bool judge) {
+/// result.json -> result.attempt1.json before attempt 2, and so on, within
+/// the run directory `run_dir_fd`.
+void KeepEarlierAttempt(int run_dir_fd, int attempt, bool judge) {
   const std::string previous = ".attempt" + std::to_string(attempt - 1);
   const std::vector<std::pair<std::string, std::string>> files =
       judge ? std::vector<std::pair<std::string, std::string>>{{"judge.stdout", ".log"},
@@ -64,16 +65,24 @@ void KeepEarlierAttempt(const std::string& run_dir, int attempt, bool judge) {
             : std::vector<std::pair<std::string, std::string>>{
                   {"stdout", ".log"}, {"stderr", ".log"}, {"result", ".json"}};
   for (const auto& [stem, extension] : files) {
-    const std::string from = run_dir + "/" + stem + extension;
-    const std::string to = run_dir + "/" + stem + previous + extension;
-    rename(from.c_str(), to.c_str());  // ENOENT is fine: nothing to keep.
+    const std::string from = stem + extension;
+    const std::string to = stem + previous + extension;
+    renameat(run_dir_fd, from.c_str(), run_dir_fd, to.c_str());  // ENOENT: nothing to keep.
   }
 }
 
-Result<UniqueFd> OpenLog(const std::string& path) {
-  // O_NOFOLLOW: a symlink planted as a log cannot redirect the agent's output.
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
-  if (!fd) return jobserver::SystemError("cannot create " + path);
+/// Opens a file the agent wrote, for reading, without blocking: the agent
+/// may have put a FIFO or a device there (which would hold the event loop in
+/// open() or read()), or nothing. ENOENT leaves `fd` empty with no error.
+Result<UniqueFd> OpenAgentFile(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return UniqueFd();
+    return jobserver::SystemError("cannot open " + path);
+  }
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return jobserver::SystemError("cannot stat " + path);
+  if (!S_ISREG(st.st_mode)) return Error{ErrorKind::kInvalid, path + ": not a regular file"};
   return fd;
 }
 
@@ -113,11 +122,10 @@ Result<AgentReport> ParseAgentReport(std::string_view text, const std::string& p
 }
 
 Result<AgentReport> ReadAgentReport(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return AgentReport{};
-  // A FIFO or device here would block the event loop on open().
-  if (!S_ISREG(st.st_mode)) return Error{ErrorKind::kInvalid, path + ": not a regular file"};
-  Result<std::string> text = ReadWholeFile(path);
+  Result<UniqueFd> fd = OpenAgentFile(path);
+  if (!fd) return fd.error();
+  if (!*fd) return AgentReport{};
+  Result<std::string> text = ReadWholeFile(fd->get(), path);
   if (!text) return text.error();
   return ParseAgentReport(*text, path);
 }
@@ -138,8 +146,9 @@ bool IsTransientFailure(const RetryPolicy& retry, const ExitStatus& status,
 }
 
 std::string ReadTail(const std::string& path, size_t max_bytes) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return {};
+  Result<UniqueFd> opened = OpenAgentFile(path);
+  if (!opened || !*opened) return {};
+  const UniqueFd& fd = *opened;
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return {};
   const off_t start = st.st_size > static_cast<off_t>(max_bytes) ? st.st_size - max_bytes : 0;
@@ -150,12 +159,17 @@ std::string ReadTail(const std::string& path, size_t max_bytes) {
 }
 
 Result<Subprocess> StartAttempt(const AttemptSpec& spec) {
-  if (jobserver::Status made = MakeDirectories(spec.run_dir); !made) return made.error();
-  if (spec.attempt > 1) KeepEarlierAttempt(spec.run_dir, spec.attempt, spec.judge);
-  const std::string prefix = spec.run_dir + (spec.judge ? "/judge." : "/");
-  Result<UniqueFd> out = OpenLog(prefix + "stdout.log");
+  Result<UniqueFd> run_dir = MakeAndOpenDirectory(spec.run_dir);
+  if (!run_dir) return run_dir.error();
+  if (spec.attempt > 1) KeepEarlierAttempt(run_dir->get(), spec.attempt, spec.judge);
+  const std::string prefix = spec.judge ? "judge." : "";
+  // New files: a symlink planted as a log cannot redirect the agent's
+  // output, nor a FIFO hold this thread in open().
+  Result<UniqueFd> out = CreateNewFileAt(run_dir->get(), prefix + "stdout.log",
+                                         spec.run_dir + "/" + prefix + "stdout.log");
   if (!out) return out.error();
-  Result<UniqueFd> err = OpenLog(prefix + "stderr.log");
+  Result<UniqueFd> err = CreateNewFileAt(run_dir->get(), prefix + "stderr.log",
+                                         spec.run_dir + "/" + prefix + "stderr.log");
   if (!err) return err.error();
   const CommandSpec& command = spec.judge ? *spec.tier->judge : spec.tier->agent;
   const PlaceholderValues values{spec.plan->name,

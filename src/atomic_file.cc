@@ -3,9 +3,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,6 +20,7 @@ namespace tierun {
 
 using jobserver::Error;
 using jobserver::ErrorKind;
+using jobserver::Result;
 using jobserver::RetryOnEintr;
 using jobserver::Status;
 using jobserver::UniqueFd;
@@ -30,6 +33,8 @@ std::string Parent(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+std::string Base(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
 Status WriteAll(int fd, std::string_view content, const std::string& path) {
   size_t done = 0;
   while (done < content.size()) {
@@ -41,23 +46,223 @@ Status WriteAll(int fd, std::string_view content, const std::string& path) {
   return {};
 }
 
+/// The directory ConfineWritesBelow() named, and a descriptor of it.
+struct Confinement {
+  std::string root;
+  UniqueFd fd;
+};
+
+Confinement& TheConfinement() {
+  static Confinement confinement;
+  return confinement;
+}
+
+/// `path` relative to the confining directory, when it lies strictly below
+/// it; empty otherwise.
+std::string_view BelowRoot(std::string_view path) {
+  const Confinement& confinement = TheConfinement();
+  if (!confinement.fd) return {};
+  const std::string_view root = confinement.root;
+  if (path.size() <= root.size() + 1 || !path.starts_with(root) || path[root.size()] != '/') {
+    return {};
+  }
+  return path.substr(root.size() + 1);
+}
+
 }  // namespace
+
+namespace internal {
+
+int OpenBeneathByWalk(int root_fd, const std::string& relative, int flags, mode_t mode) {
+  UniqueFd directory;
+  int at = root_fd;
+  size_t begin = 0;
+  for (size_t slash; (slash = relative.find('/', begin)) != std::string::npos; begin = slash + 1) {
+    const std::string component = relative.substr(begin, slash - begin);
+    if (component == "..") {
+      errno = EXDEV;
+      return -1;
+    }
+    if (component.empty() || component == ".") continue;
+    directory.reset(RetryOnEintr([&] {
+      return openat(at, component.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }));
+    if (!directory) return -1;
+    at = directory.get();
+  }
+  const std::string last = relative.substr(begin);
+  if (last == "..") {
+    errno = EXDEV;
+    return -1;
+  }
+  return RetryOnEintr(
+      [&] { return openat(at, last.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode); });
+}
+
+}  // namespace internal
+
+namespace {
+
+/// openat2() from `root_fd`, refusing every symlink and every way out; a
+/// walk of the components with O_NOFOLLOW where the kernel (before 5.6) or a
+/// seccomp filter does not offer openat2().
+int OpenBeneath(int root_fd, const std::string& relative, int flags, mode_t mode) {
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_NOFOLLOW | O_CLOEXEC);
+  how.mode = (flags & O_CREAT) != 0 ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd;
+  do {
+    // EAGAIN: a concurrent rename elsewhere; the kernel asks us to try again.
+    fd = syscall(SYS_openat2, root_fd, relative.c_str(), &how, sizeof how);
+  } while (fd == -1 && (errno == EINTR || errno == EAGAIN));
+  if (fd == -1 && (errno == ENOSYS || errno == EPERM)) {
+    return internal::OpenBeneathByWalk(root_fd, relative, flags, mode);
+  }
+  return static_cast<int>(fd);
+}
+
+/// open(2) of `path`, confined when it lies below the confining directory;
+/// O_NOFOLLOW applies at `path` itself either way unless `follow`.
+int OpenConfined(const std::string& path, int flags, mode_t mode, bool follow = false) {
+  const std::string_view relative = BelowRoot(path);
+  if (!relative.empty()) {
+    return OpenBeneath(TheConfinement().fd.get(), std::string(relative), flags, mode);
+  }
+  const int nofollow = follow ? 0 : O_NOFOLLOW;
+  return RetryOnEintr([&] { return open(path.c_str(), flags | nofollow | O_CLOEXEC, mode); });
+}
+
+/// An error for `what` failing on `path`, from errno: a refused symlink is
+/// named as such, not as "Too many levels of symbolic links".
+Error ConfinedError(const std::string& what) {
+  if ((errno == ELOOP || errno == EXDEV) && TheConfinement().fd) {
+    return Error{ErrorKind::kSystem, what + ": a symlink (or a way out of " +
+                                         TheConfinement().root +
+                                         ") on the way; tierun follows no symlink in its "
+                                         "results directory"};
+  }
+  return jobserver::SystemError(what);
+}
+
+}  // namespace
+
+Status ConfineWritesBelow(const std::string& dir) {
+  Confinement& confinement = TheConfinement();
+  confinement.fd.reset();
+  confinement.root.clear();
+  if (dir.empty()) return {};
+  UniqueFd fd(RetryOnEintr([&] { return open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC); }));
+  if (!fd) return jobserver::SystemError("cannot open directory " + dir);
+  confinement.root = dir;
+  while (confinement.root.size() > 1 && confinement.root.back() == '/') confinement.root.pop_back();
+  confinement.fd = std::move(fd);
+  return {};
+}
+
+namespace {
+
+/// The confining directory itself, and directories above or beside it, are
+/// followed as the user named them.
+int OpenDirectoryFd(const std::string& dir) {
+  return OpenConfined(dir, O_RDONLY | O_DIRECTORY, 0, /*follow=*/BelowRoot(dir).empty());
+}
+
+Error NotADirectory(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode) && !BelowRoot(path).empty()) {
+    return Error{ErrorKind::kSystem,
+                 path + " is a symlink; tierun follows no symlink in its results directory"};
+  }
+  return Error{ErrorKind::kSystem, path + " exists and is not a directory"};
+}
+
+}  // namespace
+
+Result<UniqueFd> OpenDirectory(const std::string& dir) {
+  UniqueFd fd(OpenDirectoryFd(dir));
+  if (!fd) return ConfinedError("cannot open directory " + dir);
+  return fd;
+}
+
+Result<UniqueFd> MakeAndOpenDirectory(const std::string& path) {
+  // Open first: most directories asked for exist already (a tier's, or a
+  // run's when its report is written)...
+  UniqueFd existing(OpenDirectoryFd(path));
+  if (existing) return existing;
+  if (errno == ENOTDIR) return NotADirectory(path);
+  if (errno != ENOENT) return ConfinedError("cannot open directory " + path);
+  if (BelowRoot(path).empty()) {
+    // ...and above the confining directory, mkdir -p as the user named it.
+    const std::string parent = Parent(path);
+    if (parent != path) {
+      if (Status made = MakeDirectories(parent); !made) return made.error();
+    }
+    if (mkdir(path.c_str(), 0755) == -1 && errno != EEXIST) {
+      return jobserver::SystemError("cannot create directory " + path);
+    }
+    UniqueFd made(OpenDirectoryFd(path));
+    if (!made && errno == ENOTDIR) return NotADirectory(path);
+    if (!made) return jobserver::SystemError("cannot open directory " + path);
+    return made;
+  }
+  Result<UniqueFd> parent = MakeAndOpenDirectory(Parent(path));
+  if (!parent) return parent.error();
+  const std::string name = Base(path);
+  if (mkdirat(parent->get(), name.c_str(), 0755) == -1 && errno != EEXIST) {
+    return ConfinedError("cannot create directory " + path);
+  }
+  UniqueFd fd(RetryOnEintr([&] {
+    return openat(parent->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }));
+  if (!fd && errno == ENOTDIR) return NotADirectory(path);
+  if (!fd) return ConfinedError("cannot open directory " + path);
+  return fd;
+}
 
 Status MakeDirectories(const std::string& path) {
   if (path.empty()) return {};
-  // mkdir first: a runner creates a directory per run, and asking stat()
-  // before each would double the path walks of the common case.
-  if (mkdir(path.c_str(), 0755) == 0) return {};
-  if (errno == ENOENT) {
-    const std::string parent = Parent(path);
-    if (parent == path) return jobserver::SystemError("cannot create directory " + path);
-    if (Status made = MakeDirectories(parent); !made) return made;
-    if (mkdir(path.c_str(), 0755) == 0) return {};
+  Result<UniqueFd> made = MakeAndOpenDirectory(path);
+  if (!made) return made.error();
+  return {};
+}
+
+Result<UniqueFd> OpenFile(const std::string& path, int flags, mode_t mode) {
+  UniqueFd fd(OpenConfined(path, flags, mode));
+  if (!fd) return ConfinedError("cannot open " + path);
+  return fd;
+}
+
+Result<UniqueFd> CreateNewFileAt(int dir_fd, const std::string& name, const std::string& path) {
+  // O_EXCL: nothing planted at the name (a symlink above all) is opened.
+  const auto create = [&] {
+    return RetryOnEintr([&] {
+      return openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    0644);
+    });
+  };
+  UniqueFd fd(create());
+  if (!fd && errno == EEXIST) {
+    // An earlier attempt's file, a temporary whose writer was killed and
+    // whose pid came round again, or something planted: unlinkat() removes
+    // the name itself, never what a symlink points to.
+    if (unlinkat(dir_fd, name.c_str(), 0) == -1 && errno != ENOENT) {
+      return jobserver::SystemError("cannot replace " + path);
+    }
+    fd.reset(create());
   }
-  if (errno != EEXIST) return jobserver::SystemError("cannot create directory " + path);
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return {};
-  return Error{ErrorKind::kSystem, path + " exists and is not a directory"};
+  if (!fd) return jobserver::SystemError("cannot create " + path);
+  return fd;
+}
+
+Status RenameWithinDirectory(const std::string& path, const std::string& new_name) {
+  Result<UniqueFd> dir = OpenDirectory(Parent(path));
+  if (!dir) return dir.error();
+  const std::string name = Base(path);
+  if (renameat(dir->get(), name.c_str(), dir->get(), new_name.c_str()) == -1) {
+    return jobserver::SystemError("cannot rename " + path + " to " + new_name);
+  }
+  return {};
 }
 
 namespace {
@@ -65,18 +270,6 @@ std::atomic<bool> sync_writes{false};
 }  // namespace
 
 void SetSyncWrites(bool sync) { sync_writes = sync; }
-
-namespace {
-
-/// A new file: O_EXCL and O_NOFOLLOW, so that nothing planted at the
-/// temporary's name (a symlink above all) can redirect the write.
-UniqueFd CreateForWriting(const std::string& path) {
-  return UniqueFd(RetryOnEintr([&] {
-    return open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  }));
-}
-
-}  // namespace
 
 namespace {
 
@@ -94,7 +287,9 @@ pid_t TemporaryOwner(std::string_view name) {
 }  // namespace
 
 void RemoveStaleTemporaries(const std::string& dir) {
-  std::unique_ptr<DIR, int (*)(DIR*)> listing(opendir(dir.c_str()), closedir);
+  Result<UniqueFd> fd = OpenDirectory(dir);
+  if (!fd) return;
+  std::unique_ptr<DIR, int (*)(DIR*)> listing(fdopendir(fd->release()), closedir);
   if (!listing) return;
   while (const dirent* entry = readdir(listing.get())) {
     const pid_t owner = TemporaryOwner(entry->d_name);
@@ -104,59 +299,55 @@ void RemoveStaleTemporaries(const std::string& dir) {
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view content) {
+  // The temporary is created, and renamed, in a descriptor of the directory:
+  // once it is open, no symlink swapped in on the way can move the rename.
+  Result<UniqueFd> dir = MakeAndOpenDirectory(Parent(path));
+  if (!dir) return dir.error();
   // Runners sharing a results directory rewrite the same reports at once:
   // the pid keeps two processes, and the counter two writers in one process,
   // from sharing a temporary.
   static std::atomic<unsigned> serial{0};
-  const std::string temporary =
-      path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(serial++);
-  UniqueFd fd = CreateForWriting(temporary);
-  if (!fd && errno == EEXIST) {
-    // A runner killed mid-write left it, and its pid came round again:
-    // unlink() removes the name itself, never what a symlink points to.
-    unlink(temporary.c_str());
-    fd = CreateForWriting(temporary);
-  }
-  if (!fd && errno == ENOENT) {
-    // The directory is missing only the first time: create it then, rather
-    // than stat() it before every write.
-    if (Status made = MakeDirectories(Parent(path)); !made) return made;
-    fd = CreateForWriting(temporary);
-  }
-  if (!fd) return jobserver::SystemError("cannot create " + temporary);
-  Status written = WriteAll(fd.get(), content, temporary);
-  if (written && sync_writes && fsync(fd.get()) == -1)
+  const std::string name = Base(path);
+  const std::string temporary_name =
+      name + ".tmp." + std::to_string(getpid()) + "." + std::to_string(serial++);
+  const std::string temporary = Parent(path) + "/" + temporary_name;
+  Result<UniqueFd> fd = CreateNewFileAt(dir->get(), temporary_name, temporary);
+  if (!fd) return fd.error();
+  Status written = WriteAll(fd->get(), content, temporary);
+  if (written && sync_writes && fsync(fd->get()) == -1)
     written = jobserver::SystemError("cannot sync " + temporary);
-  fd.reset();
-  if (written && rename(temporary.c_str(), path.c_str()) == -1) {
+  fd->reset();
+  if (written && renameat(dir->get(), temporary_name.c_str(), dir->get(), name.c_str()) == -1) {
     written = jobserver::SystemError("cannot rename " + temporary + " to " + path);
   }
-  if (!written) unlink(temporary.c_str());
+  if (!written) unlinkat(dir->get(), temporary_name.c_str(), 0);
   return written;
 }
 
 Status AppendLine(const std::string& path, std::string_view line) {
-  UniqueFd fd(RetryOnEintr([&] {
-    return open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
-  }));
-  if (!fd) return jobserver::SystemError("cannot open " + path);
-  return WriteAll(fd.get(), line, path);
+  Result<UniqueFd> fd = OpenFile(path, O_WRONLY | O_CREAT | O_APPEND);
+  if (!fd) return fd.error();
+  return WriteAll(fd->get(), line, path);
 }
 
 Status AppendLine(int fd, const std::string& path, std::string_view line) {
   return WriteAll(fd, line, path);
 }
 
-jobserver::Result<std::string> ReadWholeFile(const std::string& path) {
+Result<std::string> ReadWholeFile(const std::string& path) {
   UniqueFd fd(RetryOnEintr([&] { return open(path.c_str(), O_RDONLY | O_CLOEXEC); }));
   if (!fd) {
     const int saved = errno;
     return Error{ErrorKind::kInvalid, path + ": " + strerror(saved)};
   }
+  return ReadWholeFile(fd.get(), path);
+}
+
+Result<std::string> ReadWholeFile(int fd, const std::string& path) {
   std::string content;
   char buffer[65536];
   while (true) {
-    const ssize_t n = RetryOnEintr([&] { return read(fd.get(), buffer, sizeof buffer); });
+    const ssize_t n = RetryOnEintr([&] { return read(fd, buffer, sizeof buffer); });
     if (n == -1) return jobserver::SystemError("cannot read " + path);
     if (n == 0) return content;
     content.append(buffer, static_cast<size_t>(n));

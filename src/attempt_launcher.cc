@@ -12,10 +12,11 @@ namespace tierun {
 using jobserver::Result;
 using jobserver::UniqueFd;
 
-Result<std::unique_ptr<AttemptLauncher>> AttemptLauncher::Create() {
+Result<std::unique_ptr<AttemptLauncher>> AttemptLauncher::Create(StartFunction start) {
   UniqueFd ready(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!ready) return jobserver::SystemError("eventfd");
-  std::unique_ptr<AttemptLauncher> launcher(new AttemptLauncher(std::move(ready)));
+  std::unique_ptr<AttemptLauncher> launcher(
+      new AttemptLauncher(std::move(ready), std::move(start)));
   try {
     launcher->thread_ = std::thread([raw = launcher.get()] { raw->Loop(); });
   } catch (const std::system_error& error) {
@@ -25,7 +26,8 @@ Result<std::unique_ptr<AttemptLauncher>> AttemptLauncher::Create() {
   return launcher;
 }
 
-AttemptLauncher::AttemptLauncher(UniqueFd ready) : ready_(std::move(ready)) {}
+AttemptLauncher::AttemptLauncher(UniqueFd ready, StartFunction start)
+    : ready_(std::move(ready)), start_(std::move(start)) {}
 
 AttemptLauncher::~AttemptLauncher() {
   {
@@ -75,7 +77,7 @@ void AttemptLauncher::Loop() {
     }
     const Clock::time_point now = Clock::now();
     std::string now_utc = UtcNow();
-    Started started{request.first, StartAttempt(request.second), now, std::move(now_utc)};
+    Started started{request.first, start_(request.second), now, std::move(now_utc)};
     {
       std::lock_guard<std::mutex> lock(mutex_);
       started_.push_back(std::move(started));

@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -46,8 +47,13 @@ class AttemptLauncher {
     std::string started_at;     ///< The same, in UTC (UtcNow()).
   };
 
+  /// How an attempt is started: StartAttempt(), or in a test, StartAttempt()
+  /// behind a hold that keeps the thread inside a start.
+  using StartFunction = std::function<jobserver::Result<Subprocess>(const AttemptSpec&)>;
+
   /// kSystem when the eventfd or the thread cannot be created.
-  static jobserver::Result<std::unique_ptr<AttemptLauncher>> Create();
+  static jobserver::Result<std::unique_ptr<AttemptLauncher>> Create(
+      StartFunction start = StartAttempt);
   /// Ends the thread after the attempt it is starting, if any; attempts not
   /// started yet never are.
   ~AttemptLauncher();
@@ -67,10 +73,11 @@ class AttemptLauncher {
   std::vector<Started> TakeStarted();
 
  private:
-  explicit AttemptLauncher(jobserver::UniqueFd ready);
+  AttemptLauncher(jobserver::UniqueFd ready, StartFunction start);
   void Loop();
 
   jobserver::UniqueFd ready_;  ///< An eventfd, counting what waits in started_.
+  const StartFunction start_;
   std::mutex mutex_;
   std::condition_variable requested_;
   std::deque<std::pair<uint64_t, AttemptSpec>> requests_;  // Guarded by mutex_.

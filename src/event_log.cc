@@ -25,13 +25,13 @@ void EventLog::Record(std::string_view event, JsonLine fields, std::string_view 
                          .Finish();
   line += '\n';
   // One open for the session, not one per event: a run has several.
+  jobserver::Status appended;
   if (!fd_) {
-    fd_.reset(jobserver::RetryOnEintr([&] {
-      return open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
-    }));
+    jobserver::Result<jobserver::UniqueFd> opened = OpenFile(path_, O_WRONLY | O_CREAT | O_APPEND);
+    if (opened) fd_ = std::move(*opened);
+    if (!opened) appended = opened.error();
   }
-  jobserver::Status appended =
-      fd_ ? AppendLine(fd_.get(), path_, line) : jobserver::SystemError("cannot open " + path_);
+  if (fd_) appended = AppendLine(fd_.get(), path_, line);
   if (!appended && !warned_) {
     warned_ = true;
     fprintf(stderr, "tierun: warning: %s; events are no longer journaled\n",

@@ -30,6 +30,8 @@ bool Exists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
+std::string Basename(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
 std::string Absolute(const std::string& path) {
   if (!path.empty() && path[0] == '/') return path;
   char cwd[PATH_MAX];
@@ -42,8 +44,8 @@ Result<std::string> MoveAside(const std::string& path, const std::string& infix)
   for (int n = 1; n < 10000; ++n) {
     const std::string target = path + infix + std::to_string(n);
     if (Exists(target)) continue;
-    if (rename(path.c_str(), target.c_str()) == -1) {
-      return jobserver::SystemError("cannot move " + path + " aside");
+    if (Status moved = RenameWithinDirectory(path, Basename(target)); !moved) {
+      return Error{moved.error().kind, "cannot move " + path + " aside: " + moved.error().message};
     }
     return target;
   }
@@ -76,12 +78,7 @@ std::pair<std::string, std::string> SetupLockPlace(std::string dir) {
   return {slash == 0 ? "/" : dir.substr(0, slash), "." + dir.substr(slash + 1) + ".setup.lock"};
 }
 
-Result<UniqueFd> OpenLockFile(const std::string& path) {
-  UniqueFd fd(jobserver::RetryOnEintr(
-      [&] { return open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644); }));
-  if (!fd) return jobserver::SystemError("cannot open " + path);
-  return fd;
-}
+Result<UniqueFd> OpenLockFile(const std::string& path) { return OpenFile(path, O_RDWR | O_CREAT); }
 
 /// Locks `path` with `operation` (LOCK_EX or LOCK_SH) without waiting;
 /// kUnusable with `busy` when another open file description holds it.
@@ -188,6 +185,7 @@ Status AddSelectionLocks(ResultsDirectory& results, const RunSelection& selectio
 Result<ResultsDirectory> Create(const Plan& plan, const std::string& dir,
                                 const RunSelection& selection) {
   if (Status made = MakeDirectories(dir); !made) return made.error();
+  if (Status confined = ConfineWritesBelow(dir); !confined) return confined.error();
   Result<UniqueFd> lock = LockSession(dir, selection);
   if (!lock) return lock.error();
   if (Status written = WriteFileAtomically(dir + "/plan.json", PlanFile(plan).dump(2) + "\n");
@@ -231,6 +229,9 @@ Result<ResultsDirectory> PrepareLocked(const Plan& plan, const std::string& dir,
     if (HoldsOnlyCreationLeftovers(dir)) return Create(plan, dir, selection);
     return NotMadeByTierun(dir);
   }
+  // Before anything below it is locked, moved aside or written, and again
+  // after --fresh has moved it: Create() confines to the new one.
+  if (Status confined = ConfineWritesBelow(dir); !confined) return confined.error();
   Result<UniqueFd> lock = LockSession(dir, selection);
   if (!lock) return lock.error();
   Result<json> stored = ReadPlanFile(dir);

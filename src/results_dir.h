@@ -58,7 +58,9 @@ std::string ExperimentDirectory(const Plan& plan);
 /// for the runs of `selection`, and takes the selection's locks. Errors:
 /// kInvalid for a changed plan, a directory tierun did not make, or `fresh`
 /// with a scoped selection (the message says what to do); kUnusable when
-/// another runner holds what this one needs; kSystem for I/O.
+/// another runner holds what this one needs; kSystem for I/O. From then on
+/// this process's writes are confined below the directory
+/// (ConfineWritesBelow(), atomic_file.h).
 jobserver::Result<ResultsDirectory> PrepareResultsDirectory(
     const Plan& plan, bool fresh, const RunSelection& selection = RunSelection{});
 

@@ -304,6 +304,10 @@ int RebuildReport(const std::string& directory) {
     fprintf(stderr, "tierun report: %s\n", plan.error().message.c_str());
     return kExitUsage;
   }
+  if (jobserver::Status confined = ConfineWritesBelow(directory); !confined) {
+    fprintf(stderr, "tierun report: %s\n", confined.error().message.c_str());
+    return kExitInfrastructure;
+  }
   RunOptions options;
   bool any_failed = false;
   return WriteAndPrintReports(*plan, directory, options, RunSelection{}, KnownRuns{}, &any_failed);

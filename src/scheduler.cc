@@ -424,7 +424,8 @@ void Scheduler::ReapExited() {
 }
 
 int Scheduler::Run(ScopedSignalFd& signals) {
-  jobserver::Result<std::unique_ptr<AttemptLauncher>> launcher = AttemptLauncher::Create();
+  jobserver::Result<std::unique_ptr<AttemptLauncher>> launcher =
+      AttemptLauncher::Create(options_.start_attempt);
   if (!launcher) {
     progress_.Warn("tierun: " + launcher.error().message);
     return kStopForFailure;

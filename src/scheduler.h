@@ -47,6 +47,9 @@ struct SchedulerOptions {
   /// sibling waiting for it gets it. Null when the slot is ours (the client
   /// hands it out) or not ours at all.
   ImplicitSlotClaim* shared_slot = nullptr;
+  /// Starts each attempt on the launcher thread. A test puts a hold in front
+  /// of StartAttempt() to have a stop arrive while a start is under way.
+  AttemptLauncher::StartFunction start_attempt = StartAttempt;
 };
 
 class Scheduler {

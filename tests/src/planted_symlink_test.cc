@@ -1,12 +1,22 @@
-// Symlinks planted in the results tree (by an agent, or anyone who can write
-// there) cannot redirect what tierun writes: reports replace them, logs and
-// the journal refuse them, and the file they point to stays as it was.
+// Symlinks and FIFOs planted in the results tree (by an agent, or anyone who
+// can write there) cannot redirect what tierun writes, nor block it: reports
+// and logs replace what is planted at their name, the journal refuses it, a
+// symlink at a directory on the way refuses the write, and whatever they
+// point to stays as it was.
 
+#include <errno.h>
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "src/agent_process.h"
 #include "src/atomic_file.h"
@@ -20,6 +30,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
+std::string Read(const std::string& path) {
+  jobserver::Result<std::string> text = ReadWholeFile(path);
+  return text.ok() ? *text : "(unreadable: " + text.error().message + ")";
+}
+
 class PlantedSymlinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -28,10 +43,6 @@ class PlantedSymlinkTest : public ::testing::Test {
   }
   void Plant(const std::string& name) const {
     ASSERT_EQ(symlink(victim_.c_str(), (run_dir_ + "/" + name).c_str()), 0);
-  }
-  static std::string Read(const std::string& path) {
-    jobserver::Result<std::string> text = ReadWholeFile(path);
-    return text.ok() ? *text : "(unreadable: " + text.error().message + ")";
   }
   std::string Victim() const { return Read(victim_); }
 
@@ -50,15 +61,58 @@ TEST_F(PlantedSymlinkTest, AReportReplacesTheLinkAndLeavesItsTarget) {
   EXPECT_EQ(Read(run_dir_ + "/report.json"), "{}\n");
 }
 
-TEST_F(PlantedSymlinkTest, ALogIsRefused) {
-  Plant("stdout.log");
+AttemptSpec EchoAttempt(const Plan& plan, const std::string& run_dir) {
+  return AttemptSpec{&plan, &plan.tiers[0], "s", 1, 1, run_dir, false, {}, {}};
+}
+
+Plan EchoPlan() {
   Plan plan = test::MakePlan("demo", {test::MakeTier("T0", {"s"}, 1)});
-  plan.tiers[0].agent.argv = {"/bin/echo", "overwritten"};
-  AttemptSpec spec{&plan, &plan.tiers[0], "s", 1, 1, run_dir_, false, {}, {}};
-  jobserver::Result<Subprocess> started = StartAttempt(spec);
-  ASSERT_FALSE(started.ok());
-  EXPECT_THAT(started.error().message, HasSubstr("stdout.log"));
+  plan.tiers[0].agent.argv = {"/bin/echo", "written"};
+  return plan;
+}
+
+TEST_F(PlantedSymlinkTest, ALogReplacesTheLinkAndLeavesItsTarget) {
+  Plant("stdout.log");
+  const Plan plan = EchoPlan();
+  jobserver::Result<Subprocess> started = StartAttempt(EchoAttempt(plan, run_dir_));
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  EXPECT_TRUE(started->Wait().exited());
   EXPECT_EQ(Victim(), "precious\n");
+  struct stat st;
+  ASSERT_EQ(lstat((run_dir_ + "/stdout.log").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode)) << "stdout.log is not a new regular file";
+  EXPECT_EQ(Read(run_dir_ + "/stdout.log"), "written\n");
+}
+
+// Opening a FIFO for writing waits for a reader: a FIFO planted as a log
+// would hold the launcher thread, and with it every start, for good.
+TEST_F(PlantedSymlinkTest, AFifoAtALogDoesNotBlockTheStart) {
+  const std::string fifo = run_dir_ + "/stdout.log";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  // The watchdog unblocks a start that waits on the FIFO after 10 s, so that
+  // such a start fails this test instead of hanging it.
+  std::mutex mutex;
+  std::condition_variable done_changed;
+  bool done = false;
+  bool blocked = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mutex);
+    if (done_changed.wait_for(lock, std::chrono::seconds(10), [&] { return done; })) return;
+    blocked = true;
+    close(open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  });
+  const Plan plan = EchoPlan();
+  jobserver::Result<Subprocess> started = StartAttempt(EchoAttempt(plan, run_dir_));
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    done = true;
+  }
+  done_changed.notify_one();
+  watchdog.join();
+  EXPECT_FALSE(blocked) << "the start waited in open() on the FIFO";
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  EXPECT_TRUE(started->Wait().exited());
+  EXPECT_EQ(Read(fifo), "written\n");
 }
 
 TEST_F(PlantedSymlinkTest, TheJournalIsRefused) {
@@ -69,6 +123,122 @@ TEST_F(PlantedSymlinkTest, TheJournalIsRefused) {
   const std::string warning = testing::internal::GetCapturedStderr();
   EXPECT_THAT(warning, HasSubstr("events are no longer journaled"));
   EXPECT_EQ(Victim(), "precious\n");
+}
+
+/// Confines writes below `dir` for the test's lifetime.
+class ScopedConfinement {
+ public:
+  explicit ScopedConfinement(const std::string& dir) {
+    const jobserver::Status confined = ConfineWritesBelow(dir);
+    EXPECT_TRUE(confined.ok()) << confined.error().message;
+  }
+  ~ScopedConfinement() { static_cast<void>(ConfineWritesBelow("")); }
+  ScopedConfinement(const ScopedConfinement&) = delete;
+  ScopedConfinement& operator=(const ScopedConfinement&) = delete;
+};
+
+// A symlink at a directory on the way: a tier, a subtest or a run directory
+// an agent replaced with a link to somewhere else.
+class PlantedDirectoryLinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(MakeDirectories(outside_).ok());
+    ASSERT_TRUE(MakeDirectories(experiment_).ok());
+  }
+  /// Makes `relative` (below the experiment directory) a link to outside_.
+  void PlantLink(const std::string& relative) const {
+    ASSERT_TRUE(
+        MakeDirectories(std::filesystem::path(experiment_ + "/" + relative).parent_path().string())
+            .ok());
+    ASSERT_EQ(symlink(outside_.c_str(), (experiment_ + "/" + relative).c_str()), 0);
+  }
+  std::vector<std::string> Outside() const {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(outside_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    return names;
+  }
+
+  test::ScopedTempDir dir_;
+  const std::string outside_ = dir_.path() + "/outside";
+  const std::string experiment_ = dir_.path() + "/results/demo";
+};
+
+TEST_F(PlantedDirectoryLinkTest, AReportBelowALinkedTierIsRefused) {
+  PlantLink("T0");
+  ScopedConfinement confined(experiment_);
+  const jobserver::Status written = WriteFileAtomically(experiment_ + "/T0/report.json", "{}\n");
+  ASSERT_FALSE(written.ok());
+  EXPECT_THAT(written.error().message, HasSubstr("symlink"));
+  EXPECT_THAT(Outside(), ::testing::IsEmpty());
+}
+
+TEST_F(PlantedDirectoryLinkTest, ARunReportInALinkedRunDirectoryIsRefused) {
+  PlantLink("T0/s/run_01");
+  ScopedConfinement confined(experiment_);
+  const jobserver::Status written =
+      WriteFileAtomically(experiment_ + "/T0/s/run_01/report.json", "{}\n");
+  ASSERT_FALSE(written.ok());
+  EXPECT_THAT(written.error().message, HasSubstr("symlink"));
+  EXPECT_THAT(Outside(), ::testing::IsEmpty());
+}
+
+TEST_F(PlantedDirectoryLinkTest, AnAttemptBelowALinkedSubtestIsRefused) {
+  PlantLink("T0/s");
+  ScopedConfinement confined(experiment_);
+  const Plan plan = EchoPlan();
+  jobserver::Result<Subprocess> started =
+      StartAttempt(EchoAttempt(plan, experiment_ + "/T0/s/run_01"));
+  ASSERT_FALSE(started.ok());
+  EXPECT_THAT(started.error().message, HasSubstr("symlink"));
+  EXPECT_THAT(Outside(), ::testing::IsEmpty());
+}
+
+TEST_F(PlantedDirectoryLinkTest, ALinkedRunDirectoryIsNamedAsALink) {
+  PlantLink("T0/s/run_01");
+  ScopedConfinement confined(experiment_);
+  const jobserver::Status made = MakeDirectories(experiment_ + "/T0/s/run_01");
+  ASSERT_FALSE(made.ok());
+  EXPECT_THAT(made.error().message, HasSubstr("run_01 is a symlink"));
+}
+
+TEST_F(PlantedDirectoryLinkTest, StaleTemporariesBehindALinkAreNotRemoved) {
+  // A pid no process has: the temporary looks stale.
+  const std::string stale = outside_ + "/report.json.tmp.2147483646.0";
+  ASSERT_TRUE(WriteFileAtomically(stale, "x").ok());
+  PlantLink("T0");
+  ScopedConfinement confined(experiment_);
+  RemoveStaleTemporaries(experiment_ + "/T0");
+  EXPECT_THAT(Outside(), ::testing::ElementsAre("report.json.tmp.2147483646.0"));
+}
+
+TEST_F(PlantedDirectoryLinkTest, TheExperimentDirectoryMayItselfBeReachedByALink) {
+  // results/ on another disk, say: the user's choice, followed.
+  const std::string alias = dir_.path() + "/alias";
+  ASSERT_EQ(symlink(experiment_.c_str(), alias.c_str()), 0);
+  ScopedConfinement confined(alias);
+  ASSERT_TRUE(WriteFileAtomically(alias + "/T0/s/run_01/report.json", "{}\n").ok());
+  EXPECT_EQ(Read(experiment_ + "/T0/s/run_01/report.json"), "{}\n");
+}
+
+TEST_F(PlantedDirectoryLinkTest, WithoutOpenat2TheWalkRefusesLinksAndWaysOut) {
+  PlantLink("T0");
+  ASSERT_TRUE(MakeDirectories(experiment_ + "/T1/s").ok());
+  jobserver::UniqueFd root(open(experiment_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(root);
+  const int flags = O_WRONLY | O_CREAT | O_EXCL;
+  errno = 0;
+  EXPECT_EQ(internal::OpenBeneathByWalk(root.get(), "T0/report.json", flags, 0644), -1);
+  EXPECT_TRUE(errno == ELOOP || errno == ENOTDIR) << strerror(errno);
+  EXPECT_EQ(internal::OpenBeneathByWalk(root.get(), "T1/../../x", flags, 0644), -1);
+  EXPECT_EQ(errno, EXDEV);
+  EXPECT_EQ(internal::OpenBeneathByWalk(root.get(), "T0", O_RDONLY, 0), -1);
+  EXPECT_EQ(errno, ELOOP);
+  jobserver::UniqueFd made(
+      internal::OpenBeneathByWalk(root.get(), "T1/s/report.json", flags, 0644));
+  EXPECT_TRUE(made) << strerror(errno);
+  EXPECT_THAT(Outside(), ::testing::IsEmpty());
 }
 
 }  // namespace
