@@ -159,7 +159,10 @@ std::string ReadTail(const std::string& path, size_t max_bytes) {
 }
 
 Result<Subprocess> StartAttempt(const AttemptSpec& spec) {
-  Result<UniqueFd> run_dir = MakeAndOpenDirectory(spec.run_dir);
+  // A first attempt's directory is new (an earlier session's is moved aside).
+  Result<UniqueFd> run_dir = MakeAndOpenDirectory(spec.run_dir, spec.attempt == 1 && !spec.judge
+                                                                    ? LikelyDirectory::kNew
+                                                                    : LikelyDirectory::kExists);
   if (!run_dir) return run_dir.error();
   if (spec.attempt > 1) KeepEarlierAttempt(run_dir->get(), spec.attempt, spec.judge);
   const std::string prefix = spec.judge ? "judge." : "";

@@ -185,14 +185,17 @@ Result<UniqueFd> OpenDirectory(const std::string& dir) {
   return fd;
 }
 
-Result<UniqueFd> MakeAndOpenDirectory(const std::string& path) {
-  // Open first: most directories asked for exist already (a tier's, or a
-  // run's when its report is written)...
-  UniqueFd existing(OpenDirectoryFd(path));
-  if (existing) return existing;
-  if (errno == ENOTDIR) return NotADirectory(path);
-  if (errno != ENOENT) return ConfinedError("cannot open directory " + path);
-  if (BelowRoot(path).empty()) {
+Result<UniqueFd> MakeAndOpenDirectory(const std::string& path, LikelyDirectory likely) {
+  const bool confined = !BelowRoot(path).empty();
+  if (likely == LikelyDirectory::kExists || !confined) {
+    // Most directories asked for exist already (a tier's, or a run's when
+    // its report is written): open first...
+    UniqueFd existing(OpenDirectoryFd(path));
+    if (existing) return existing;
+    if (errno == ENOTDIR) return NotADirectory(path);
+    if (errno != ENOENT) return ConfinedError("cannot open directory " + path);
+  }
+  if (!confined) {
     // ...and above the confining directory, mkdir -p as the user named it.
     const std::string parent = Parent(path);
     if (parent != path) {
@@ -298,7 +301,7 @@ void RemoveStaleTemporaries(const std::string& dir) {
   }
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view content) {
+Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& path) {
   // The temporary is created, and renamed, in a descriptor of the directory:
   // once it is open, no symlink swapped in on the way can move the rename.
   Result<UniqueFd> dir = MakeAndOpenDirectory(Parent(path));
@@ -307,21 +310,64 @@ Status WriteFileAtomically(const std::string& path, std::string_view content) {
   // the pid keeps two processes, and the counter two writers in one process,
   // from sharing a temporary.
   static std::atomic<unsigned> serial{0};
-  const std::string name = Base(path);
-  const std::string temporary_name =
-      name + ".tmp." + std::to_string(getpid()) + "." + std::to_string(serial++);
-  const std::string temporary = Parent(path) + "/" + temporary_name;
-  Result<UniqueFd> fd = CreateNewFileAt(dir->get(), temporary_name, temporary);
+  std::string temporary_name =
+      Base(path) + ".tmp." + std::to_string(getpid()) + "." + std::to_string(serial++);
+  Result<UniqueFd> fd =
+      CreateNewFileAt(dir->get(), temporary_name, Parent(path) + "/" + temporary_name);
   if (!fd) return fd.error();
-  Status written = WriteAll(fd->get(), content, temporary);
-  if (written && sync_writes && fsync(fd->get()) == -1)
-    written = jobserver::SystemError("cannot sync " + temporary);
-  fd->reset();
-  if (written && renameat(dir->get(), temporary_name.c_str(), dir->get(), name.c_str()) == -1) {
-    written = jobserver::SystemError("cannot rename " + temporary + " to " + path);
+  return AtomicFileWriter(path, std::move(*dir), std::move(temporary_name), std::move(*fd));
+}
+
+AtomicFileWriter::AtomicFileWriter(std::string path, UniqueFd dir, std::string temporary_name,
+                                   UniqueFd fd)
+    : path_(std::move(path)),
+      dir_(std::move(dir)),
+      temporary_name_(std::move(temporary_name)),
+      fd_(std::move(fd)) {}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_) unlinkat(dir_.get(), temporary_name_.c_str(), 0);
+}
+
+void AtomicFileWriter::Append(std::string_view text) {
+  // Small pieces are gathered into fewer writes; a big one (a whole report)
+  // is written as it is, not copied first.
+  constexpr size_t kBufferSize = 1 << 16;
+  if (buffer_.size() + text.size() < kBufferSize) {
+    buffer_ += text;
+    return;
   }
-  if (!written) unlinkat(dir->get(), temporary_name.c_str(), 0);
-  return written;
+  Flush();
+  if (status_) status_ = WriteAll(fd_.get(), text, Parent(path_) + "/" + temporary_name_);
+}
+
+void AtomicFileWriter::Flush() {
+  if (status_ && !buffer_.empty()) {
+    status_ = WriteAll(fd_.get(), buffer_, Parent(path_) + "/" + temporary_name_);
+  }
+  buffer_.clear();
+}
+
+Status AtomicFileWriter::Commit() {
+  Flush();
+  const std::string temporary = Parent(path_) + "/" + temporary_name_;
+  if (status_ && sync_writes && fsync(fd_.get()) == -1) {
+    status_ = jobserver::SystemError("cannot sync " + temporary);
+  }
+  if (!status_) return status_;  // The destructor removes the temporary.
+  fd_.reset();
+  if (renameat(dir_.get(), temporary_name_.c_str(), dir_.get(), Base(path_).c_str()) == -1) {
+    status_ = jobserver::SystemError("cannot rename " + temporary + " to " + path_);
+    unlinkat(dir_.get(), temporary_name_.c_str(), 0);
+  }
+  return status_;
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view content) {
+  Result<AtomicFileWriter> writer = AtomicFileWriter::Create(path);
+  if (!writer) return writer.error();
+  writer->Append(content);
+  return writer->Commit();
 }
 
 Status AppendLine(const std::string& path, std::string_view line) {

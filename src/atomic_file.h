@@ -36,8 +36,13 @@ jobserver::Result<jobserver::UniqueFd> OpenDirectory(const std::string& dir);
 
 /// Creates `path` and its missing parents (mkdir -p), mode 0755.
 jobserver::Status MakeDirectories(const std::string& path);
+/// Whether a directory asked for most likely exists: it decides which system
+/// call is tried first (a run directory is made once per run, and written
+/// in several times).
+enum class LikelyDirectory { kExists, kNew };
 /// The same, and opens `path` as OpenDirectory() does.
-jobserver::Result<jobserver::UniqueFd> MakeAndOpenDirectory(const std::string& path);
+jobserver::Result<jobserver::UniqueFd> MakeAndOpenDirectory(
+    const std::string& path, LikelyDirectory likely = LikelyDirectory::kExists);
 
 /// open(2) of `path` with `flags` (O_CLOEXEC and O_NOFOLLOW added), confined
 /// as above. The error names `path`.
@@ -67,6 +72,36 @@ void SetSyncWrites(bool sync);
 void RemoveStaleTemporaries(const std::string& dir);
 
 jobserver::Status WriteFileAtomically(const std::string& path, std::string_view content);
+
+/// WriteFileAtomically() in pieces, for a file not worth building in memory
+/// first (junit.xml has a line per run): Append() as often as needed, then
+/// Commit(). Destroyed uncommitted, or after an error, it removes its
+/// temporary and the old file stays as it was.
+class AtomicFileWriter {
+ public:
+  /// Creates the temporary (and the missing parent directories).
+  static jobserver::Result<AtomicFileWriter> Create(const std::string& path);
+  AtomicFileWriter(AtomicFileWriter&&) = default;
+  AtomicFileWriter& operator=(AtomicFileWriter&&) = delete;
+  ~AtomicFileWriter();
+
+  /// Buffered; the first error is kept and returned by Commit().
+  void Append(std::string_view text);
+  /// Writes what is buffered, fsyncs when asked (SetSyncWrites), renames.
+  jobserver::Status Commit();
+
+ private:
+  AtomicFileWriter(std::string path, jobserver::UniqueFd dir, std::string temporary_name,
+                   jobserver::UniqueFd fd);
+  void Flush();
+
+  std::string path_;
+  jobserver::UniqueFd dir_;  ///< The directory: the rename happens in it.
+  std::string temporary_name_;
+  jobserver::UniqueFd fd_;  ///< Empty once committed.
+  std::string buffer_;
+  jobserver::Status status_;  ///< The first error, if any.
+};
 
 /// Appends `line` (which must end in '\n') with one write() on an O_APPEND
 /// descriptor, so concurrent appenders never interleave within a line.

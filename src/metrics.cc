@@ -2,14 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <tuple>
 
 namespace tierun {
 
 namespace {
 
-using RunIndex = std::map<RunId, const RunRecord*>;
+using RunIndex = FirstRecordIndex;
 
 double Mean(const std::vector<double>& values) {
   if (values.empty()) return 0;
@@ -47,9 +45,9 @@ SubtestMetrics ComputeSubtest(const Tier& tier, const std::string& subtest, cons
   metrics.expected_runs = tier.runs;
   std::vector<double> scores;
   for (int run = 1; run <= tier.runs; ++run) {
-    const auto found = index.find(RunId{tier.id, subtest, run});
-    if (found == index.end()) continue;
-    const RunRecord& record = *found->second;
+    const RunRecord* found = index.Find(tier.id, subtest, run);
+    if (found == nullptr) continue;
+    const RunRecord& record = *found;
     scores.push_back(record.score);
     if (record.passed) ++metrics.passed;
     metrics.total_cost += record.cost_usd.value_or(0);
@@ -105,7 +103,7 @@ TierMetrics ComputeTier(const Tier& tier, const RunIndex& index) {
 }  // namespace
 
 ExperimentMetrics ComputeMetrics(const Plan& plan, const std::vector<RunRecord>& records) {
-  const RunIndex index = IndexFirstRecords(records);
+  const RunIndex index(records);
   ExperimentMetrics metrics;
   metrics.name = plan.name;
   for (const Tier& tier : plan.tiers) {

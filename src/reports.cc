@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <string_view>
 #include <tuple>
@@ -136,19 +137,24 @@ struct SuiteCounts {
   }
 };
 
-std::string TestcaseXml(const std::string& classname, int run, const RunRecord* record,
-                        SuiteCounts& counts) {
-  ++counts.tests;
+SuiteCounts TestcaseCounts(const RunRecord* record) {
+  SuiteCounts counts;
+  counts.tests = 1;
+  if (record == nullptr) {
+    counts.skipped = 1;
+    return counts;
+  }
+  counts.time = record->duration_s;
+  counts.failures = record->passed ? 0 : 1;
+  return counts;
+}
+
+std::string TestcaseXml(const std::string& classname, int run, const RunRecord* record) {
   std::string xml = "    <testcase classname=\"" + XmlEscape(classname) + "\" name=\"" +
                     RunDirectoryName(run) + "\" time=\"" +
                     Format("%.3f", record != nullptr ? record->duration_s : 0) + "\"";
-  if (record == nullptr) {
-    ++counts.skipped;
-    return xml + ">\n      <skipped/>\n    </testcase>\n";
-  }
-  counts.time += record->duration_s;
+  if (record == nullptr) return xml + ">\n      <skipped/>\n    </testcase>\n";
   if (record->passed) return xml + "/>\n";
-  ++counts.failures;
   return xml + ">\n      <failure message=\"" + XmlEscape(FailureMessage(*record)) +
          "\"/>\n    </testcase>\n";
 }
@@ -159,18 +165,45 @@ std::string CountsAttributes(const SuiteCounts& counts) {
          "\" time=\"" + Format("%.3f", counts.time) + "\"";
 }
 
-std::string TestsuiteXml(const Tier& tier, const std::map<RunId, const RunRecord*>& index,
-                         SuiteCounts& counts) {
-  std::string cases;
+SuiteCounts TestsuiteCounts(const Tier& tier, const FirstRecordIndex& index) {
+  SuiteCounts counts;
   for (const std::string& subtest : tier.subtests) {
     for (int run = 1; run <= tier.runs; ++run) {
-      const auto found = index.find(RunId{tier.id, subtest, run});
-      cases += TestcaseXml(tier.id + "." + subtest, run,
-                           found == index.end() ? nullptr : found->second, counts);
+      counts.Add(TestcaseCounts(index.Find(tier.id, subtest, run)));
     }
   }
-  return "  <testsuite name=\"" + XmlEscape(tier.id) + "\" " + CountsAttributes(counts) + ">\n" +
-         cases + "  </testsuite>\n";
+  return counts;
+}
+
+std::string TestsuiteXml(const Tier& tier, const FirstRecordIndex& index,
+                         const SuiteCounts& counts) {
+  std::string xml =
+      "  <testsuite name=\"" + XmlEscape(tier.id) + "\" " + CountsAttributes(counts) + ">\n";
+  for (const std::string& subtest : tier.subtests) {
+    for (int run = 1; run <= tier.runs; ++run) {
+      xml += TestcaseXml(tier.id + "." + subtest, run, index.Find(tier.id, subtest, run));
+    }
+  }
+  return xml + "  </testsuite>\n";
+}
+
+/// junit.xml, a tier at a time: `emit` gets the header, then each
+/// <testsuite>, so a writer need not hold the whole file at once.
+void RenderJunit(const Plan& plan, const std::vector<RunRecord>& records,
+                 const std::function<void(std::string_view)>& emit) {
+  const FirstRecordIndex index(records);
+  // The header counts every suite: a pass of counting first.
+  std::vector<SuiteCounts> suites;
+  SuiteCounts total;
+  for (const Tier& tier : plan.tiers) {
+    suites.push_back(TestsuiteCounts(tier, index));
+    total.Add(suites.back());
+  }
+  emit("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"" + XmlEscape(plan.name) +
+       "\" " + CountsAttributes(total) + ">\n");
+  for (size_t i = 0; i < plan.tiers.size(); ++i)
+    emit(TestsuiteXml(plan.tiers[i], index, suites[i]));
+  emit("</testsuites>\n");
 }
 
 // ---- report.md -------------------------------------------------------------
@@ -240,6 +273,8 @@ std::vector<RunRecord> InPlanOrder(const Plan& plan, std::vector<RunRecord> reco
   auto key = [&](const RunRecord& record) {
     return std::pair{position.at(Subtest(record.tier, record.subtest)), record.run};
   };
+  // Not stable_sort, whose buffer would be half the records again: the
+  // records of one session and those of earlier ones are of distinct runs.
   std::sort(records.begin(), records.end(),
             [&](const RunRecord& a, const RunRecord& b) { return key(a) < key(b); });
   return records;
@@ -354,16 +389,17 @@ std::string RenderReportMarkdown(const ExperimentMetrics& metrics) {
 }
 
 std::string RenderJunitXml(const Plan& plan, const std::vector<RunRecord>& records) {
-  const auto index = IndexFirstRecords(records);
-  SuiteCounts total;
-  std::string suites;
-  for (const Tier& tier : plan.tiers) {
-    SuiteCounts counts;
-    suites += TestsuiteXml(tier, index, counts);
-    total.Add(counts);
-  }
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"" + XmlEscape(plan.name) +
-         "\" " + CountsAttributes(total) + ">\n" + suites + "</testsuites>\n";
+  std::string xml;
+  RenderJunit(plan, records, [&](std::string_view piece) { xml += piece; });
+  return xml;
+}
+
+Status WriteJunitXml(const std::string& path, const Plan& plan,
+                     const std::vector<RunRecord>& records) {
+  Result<AtomicFileWriter> writer = AtomicFileWriter::Create(path);
+  if (!writer) return writer.error();
+  RenderJunit(plan, records, [&](std::string_view piece) { writer->Append(piece); });
+  return writer->Commit();
 }
 
 Status WriteReports(const std::string& experiment_dir, const Plan& plan,
@@ -388,9 +424,7 @@ Status WriteReports(const std::string& experiment_dir, const Plan& plan,
       return written;
     }
   }
-  if (Status written =
-          WriteFileAtomically(experiment_dir + "/junit.xml", RenderJunitXml(plan, records));
-      !written) {
+  if (Status written = WriteJunitXml(experiment_dir + "/junit.xml", plan, records); !written) {
     return written;
   }
   if (Status written =

@@ -60,6 +60,9 @@ std::string RenderReportMarkdown(const ExperimentMetrics& metrics);
 /// (classname "<tier>.<subtest>", name "run_NN"), <failure> for runs that did
 /// not pass; runs not done yet are <skipped/>.
 std::string RenderJunitXml(const Plan& plan, const std::vector<RunRecord>& records);
+/// The same, streamed to `path` atomically (it has a line per run).
+jobserver::Status WriteJunitXml(const std::string& path, const Plan& plan,
+                                const std::vector<RunRecord>& records);
 
 /// Writes every report above the run level, each atomically.
 jobserver::Status WriteReports(const std::string& experiment_dir, const Plan& plan,

@@ -111,7 +111,7 @@ int WriteAndPrintReports(const Plan& plan, const std::string& dir, const RunOpti
   }
   jobserver::Status written = WriteReports(dir, plan, *records);
   if (written && !options.junit_path.empty()) {
-    written = WriteFileAtomically(options.junit_path, RenderJunitXml(plan, *records));
+    written = WriteJunitXml(options.junit_path, plan, *records);
   }
   if (!written) {
     fprintf(stderr, "%s: %s\n", kWho, written.error().message.c_str());

@@ -71,7 +71,11 @@ Scheduler::Scheduler(const Plan& plan, std::string experiment_dir, WorkQueue& qu
       client_(client),
       events_(events),
       progress_(progress),
-      options_(std::move(options)) {}
+      options_(std::move(options)) {
+  // Every record this session writes is kept for the reports at the end:
+  // room for all of them at once, not twice that in doubling steps.
+  finished_.reserve(queue_.Unfinished());
+}
 
 Scheduler::~Scheduler() = default;
 

@@ -1,5 +1,6 @@
 // WriteFileAtomically()'s temporaries: one a killed writer left is removed
 // by the next report rebuild; a live writer's, and other files, are not.
+// AtomicFileWriter: a file written in pieces appears whole or not at all.
 
 #include "src/atomic_file.h"
 
@@ -8,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 
 #include "tests/support/scoped_temp_dir.h"
@@ -46,6 +48,54 @@ TEST(RemoveStaleTemporariesTest, RemovesOnlyThoseOfEndedWriters) {
   EXPECT_TRUE(Exists(live));
   EXPECT_TRUE(Exists(ours));
   for (const std::string& path : others) EXPECT_TRUE(Exists(path)) << path;
+}
+
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  return names;
+}
+
+std::string Read(const std::string& path) {
+  jobserver::Result<std::string> text = ReadWholeFile(path);
+  return text.ok() ? *text : "(unreadable: " + text.error().message + ")";
+}
+
+TEST(AtomicFileWriterTest, PiecesSmallAndBigArriveInOrderAtCommit) {
+  test::ScopedTempDir dir;
+  const std::string path = dir.path() + "/junit.xml";
+  ASSERT_TRUE(WriteFileAtomically(path, "old\n").ok());
+  jobserver::Result<AtomicFileWriter> writer = AtomicFileWriter::Create(path);
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+  // Small pieces past the buffer's size, and one bigger than it.
+  std::string expected;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string piece = std::to_string(i) + "\n";
+    writer->Append(piece);
+    expected += piece;
+  }
+  const std::string big(200000, 'x');
+  writer->Append(big);
+  expected += big;
+  EXPECT_EQ(Read(path), "old\n") << "the file changed before the commit";
+  ASSERT_TRUE(writer->Commit().ok());
+  EXPECT_EQ(Read(path), expected);
+  EXPECT_EQ(Names(dir.path()), std::vector<std::string>{"junit.xml"});
+}
+
+TEST(AtomicFileWriterTest, AWriterDroppedBeforeCommitLeavesTheOldFileAndNoTemporary) {
+  test::ScopedTempDir dir;
+  const std::string path = dir.path() + "/junit.xml";
+  ASSERT_TRUE(WriteFileAtomically(path, "old\n").ok());
+  {
+    jobserver::Result<AtomicFileWriter> writer = AtomicFileWriter::Create(path);
+    ASSERT_TRUE(writer.ok()) << writer.error().message;
+    writer->Append(std::string(100000, 'y'));
+  }
+  EXPECT_EQ(Read(path), "old\n");
+  EXPECT_EQ(Names(dir.path()), std::vector<std::string>{"junit.xml"});
 }
 
 }  // namespace
