@@ -54,6 +54,25 @@ Result<UniqueFd> ReopenInherited(int fd, int flags) {
   return reopened;
 }
 
+/// A write end of the FIFO that `read_fd` reads, to give tokens back.
+/// Opened through /proc/self/fd/N, it is the FIFO we joined even when its
+/// path was deleted (the pool lives on while its server holds it open) or
+/// another file was put there. Where /proc is missing, the path, checked:
+/// a regular file swapped in for the FIFO must not collect our tokens.
+UniqueFd OpenFifoWriter(int read_fd, const std::string& path) {
+  constexpr int kFlags = O_WRONLY | O_NONBLOCK | O_CLOEXEC;
+  const std::string ours = "/proc/self/fd/" + std::to_string(read_fd);
+  UniqueFd writer(RetryOnEintr([&] { return open(ours.c_str(), kFlags); }));
+  if (writer) return writer;
+  writer.reset(RetryOnEintr([&] { return open(path.c_str(), kFlags); }));
+  struct stat st;
+  if (writer && (fstat(writer.get(), &st) == -1 || !IsPoolFileType(st.st_mode))) {
+    writer.reset();
+    errno = EINVAL;
+  }
+  return writer;
+}
+
 using PoolPtr = std::unique_ptr<internal::Pool>;
 
 }  // namespace
@@ -108,17 +127,7 @@ void Pool::Return(int16_t state) noexcept {
   }
   --outstanding_tokens_;
   const unsigned char byte = static_cast<unsigned char>(state);
-  if (!write_fd_ && !fifo_writer_) {
-    fifo_writer_.reset(RetryOnEintr(
-        [&] { return open(auth_.fifo_path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC); }));
-    // The path is opened anew: a regular file put in the FIFO's place since
-    // the join must not collect our tokens.
-    struct stat st;
-    if (fifo_writer_ && (fstat(fifo_writer_.get(), &st) == -1 || !IsPoolFileType(st.st_mode))) {
-      fifo_writer_.reset();
-      errno = EINVAL;
-    }
-  }
+  if (!write_fd_ && !fifo_writer_) fifo_writer_ = OpenFifoWriter(read_fd_.get(), auth_.fifo_path);
   const int fd = write_fd_ ? write_fd_.get() : fifo_writer_.get();
   const ssize_t n = fd < 0 ? -1 : RetryOnEintr([&] { return write(fd, &byte, 1); });
   if (n != 1) Warn("could not return a jobserver token", n == 0 ? "short write" : strerror(errno));

@@ -36,7 +36,8 @@ class Pool {
   Auth auth_;
   UniqueFd read_fd_;
   UniqueFd write_fd_;  ///< Pipe style only.
-  /// FIFO style: opened at the first return and kept while tokens come and
+  /// FIFO style: opened at the first return (through our read end, so a
+  /// deleted path does not lose the token) and kept while tokens come and
   /// go, closed as soon as we are about to wait. A writer of ours would hide
   /// the end of file that says the server is gone, but only a waiting client
   /// needs to see it.

@@ -15,7 +15,9 @@
 ///     out first (unless ClientOptions::use_implicit_slot is false) and it is
 ///     never written to the pool.
 ///  3. Explicit tokens. Each further job needs one byte read from the pool; the
-///     byte goes back when the Token is destroyed.
+///     byte goes back when the Token is destroyed -- to a FIFO through a write
+///     end opened from our read end, so the FIFO's path deleted mid-run (a
+///     cleaned TMPDIR) loses no token.
 ///
 /// Worked example: under `make -j8` a recipe that runs a tool built on this
 /// client gets its implicit slot plus up to 7 tokens, so it runs at most 8 jobs
