@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -84,35 +85,61 @@ TEST_F(PlantedSymlinkTest, ALogReplacesTheLinkAndLeavesItsTarget) {
   EXPECT_EQ(Read(run_dir_ + "/stdout.log"), "written\n");
 }
 
-// Opening a FIFO for writing waits for a reader: a FIFO planted as a log
-// would hold the launcher thread, and with it every start, for good.
-TEST_F(PlantedSymlinkTest, AFifoAtALogDoesNotBlockTheStart) {
-  const std::string fifo = run_dir_ + "/stdout.log";
-  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  // The watchdog unblocks a start that waits on the FIFO after 10 s, so that
-  // such a start fails this test instead of hanging it.
+/// Runs `action`; true unless it waited on the FIFO `fifo` for 10 s. Then a
+/// watchdog opens the FIFO's both ends (O_RDWR) to let it go on, so that a
+/// wait fails the test instead of hanging it.
+template <typename Action>
+bool RunsWithoutWaitingOn(const std::string& fifo, Action action) {
   std::mutex mutex;
   std::condition_variable done_changed;
   bool done = false;
-  bool blocked = false;
+  bool waited = false;
   std::thread watchdog([&] {
     std::unique_lock<std::mutex> lock(mutex);
     if (done_changed.wait_for(lock, std::chrono::seconds(10), [&] { return done; })) return;
-    blocked = true;
-    close(open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    waited = true;
+    jobserver::UniqueFd both_ends(open(fifo.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+    done_changed.wait(lock, [&] { return done; });
   });
-  const Plan plan = EchoPlan();
-  jobserver::Result<Subprocess> started = StartAttempt(EchoAttempt(plan, run_dir_));
+  action();
   {
     std::lock_guard<std::mutex> lock(mutex);
     done = true;
   }
   done_changed.notify_one();
   watchdog.join();
-  EXPECT_FALSE(blocked) << "the start waited in open() on the FIFO";
-  ASSERT_TRUE(started.ok()) << started.error().message;
-  EXPECT_TRUE(started->Wait().exited());
+  return !waited;
+}
+
+// Opening a FIFO for writing waits for a reader: a FIFO planted as a log
+// would hold the launcher thread, and with it every start, for good.
+TEST_F(PlantedSymlinkTest, AFifoAtALogDoesNotBlockTheStart) {
+  const std::string fifo = run_dir_ + "/stdout.log";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const Plan plan = EchoPlan();
+  std::optional<jobserver::Result<Subprocess>> started;
+  EXPECT_TRUE(RunsWithoutWaitingOn(fifo, [&] {
+    started.emplace(StartAttempt(EchoAttempt(plan, run_dir_)));
+  })) << "the start waited in open() on the FIFO";
+  ASSERT_TRUE(started->ok()) << started->error().message;
+  EXPECT_TRUE((*started)->Wait().exited());
   EXPECT_EQ(Read(fifo), "written\n");
+}
+
+// The event loop reads what an agent left: a FIFO there, with no writer,
+// would hold it in open() or read() for good.
+TEST_F(PlantedSymlinkTest, AFifoAsAResultFileIsRefusedWithoutWaiting) {
+  const std::string fifo = run_dir_ + "/result.json";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::optional<jobserver::Result<AgentReport>> report;
+  EXPECT_TRUE(RunsWithoutWaitingOn(fifo, [&] { report.emplace(ReadAgentReport(fifo)); }))
+      << "reading result.json waited on the FIFO";
+  ASSERT_FALSE(report->ok());
+  EXPECT_THAT(report->error().message, HasSubstr("not a regular file"));
+  std::string tail = "unset";
+  EXPECT_TRUE(RunsWithoutWaitingOn(fifo, [&] { tail = ReadTail(fifo, 4096); }))
+      << "reading the tail of a log waited on the FIFO";
+  EXPECT_EQ(tail, "");
 }
 
 TEST_F(PlantedSymlinkTest, TheJournalIsRefused) {
