@@ -16,18 +16,7 @@
 source "$(dirname "$0")/../integration/lib.sh"
 
 runs=12
-{
-  echo '[experiment]'
-  echo 'name = "deleted"'
-  echo "runs = $runs"
-  echo 'results = "results"'
-  echo '[agent]'
-  echo "command = $(toml_list "$PROBE" --log "$WORK/log" --id '{run}' --hold-ms 0 \
-    --notify "$WORK/notify" --gate "$WORK/gate")"
-  echo '[[tier]]'
-  echo 'id = "A"'
-  echo 'subtests = ["only"]'
-} >plan.toml
+write_gated_plan plan.toml deleted "$runs"
 
 # serve's command in the tokens-only case: a double fork hands tierun run to
 # init, so no ancestor pays it a slot whatever runs this test (make check

@@ -14,18 +14,7 @@
 source "$(dirname "$0")/../integration/lib.sh"
 
 runs=9
-{
-  echo '[experiment]'
-  echo 'name = "orphan"'
-  echo "runs = $runs"
-  echo 'results = "results"'
-  echo '[agent]'
-  echo "command = $(toml_list "$PROBE" --log "$WORK/log" --id '{run}' --hold-ms 0 \
-    --notify "$WORK/notify" --gate "$WORK/gate")"
-  echo '[[tier]]'
-  echo 'id = "A"'
-  echo 'subtests = ["only"]'
-} >plan.toml
+write_gated_plan plan.toml orphan "$runs"
 
 # `other` comes first, on make's own slot; tierun then costs make a token,
 # and can read the last one: three at the gate, whatever the timing. The

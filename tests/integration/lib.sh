@@ -125,6 +125,25 @@ PLAN
   return 0
 }
 
+# write_gated_plan FILE NAME RUNS: experiment NAME, one tier A of one sub-test
+# "only" with RUNS runs of probes that log their run number to $WORK/log,
+# announce themselves on $WORK/notify and wait at $WORK/gate (see the
+# probe's --notify and --gate).
+write_gated_plan() {
+  {
+    echo '[experiment]'
+    echo "name = \"$2\""
+    echo "runs = $3"
+    echo 'results = "results"'
+    echo '[agent]'
+    echo "command = $(toml_list "$PROBE" --log "$WORK/log" --id '{run}' --hold-ms 0 \
+      --notify "$WORK/notify" --gate "$WORK/gate")"
+    echo '[[tier]]'
+    echo 'id = "A"'
+    echo 'subtests = ["only"]'
+  } >"$1"
+}
+
 # expect_after LOG FIRST_REGEX THEN_REGEX: in the probe log, every run whose id
 # matches THEN_REGEX began after every run matching FIRST_REGEX ended.
 expect_after() {
