@@ -7,8 +7,6 @@ namespace tierun {
 
 namespace {
 
-using RunIndex = FirstRecordIndex;
-
 double Mean(const std::vector<double>& values) {
   if (values.empty()) return 0;
   double sum = 0;
@@ -38,16 +36,17 @@ void AddTokens(TokenCounts& sum, const TokenCounts& more) {
   sum.output += more.output;
 }
 
-SubtestMetrics ComputeSubtest(const Tier& tier, const std::string& subtest, const RunIndex& index) {
+SubtestMetrics ComputeSubtest(const Tier& tier, size_t tier_index, size_t subtest_index,
+                              const PlanResults& results) {
   SubtestMetrics metrics;
   metrics.tier = tier.id;
-  metrics.subtest = subtest;
+  metrics.subtest = tier.subtests[subtest_index];
   metrics.expected_runs = tier.runs;
   std::vector<double> scores;
   for (int run = 1; run <= tier.runs; ++run) {
-    const RunRecord* found = index.Find(tier.id, subtest, run);
+    const RunOutcome* found = results.Find(tier_index, subtest_index, run);
     if (found == nullptr) continue;
-    const RunRecord& record = *found;
+    const RunOutcome& record = *found;
     scores.push_back(record.score);
     if (record.passed) ++metrics.passed;
     metrics.total_cost += record.cost_usd.value_or(0);
@@ -77,12 +76,12 @@ bool RanksAbove(const SubtestMetrics& a, const SubtestMetrics& b) {
   return a.mean_cost < b.mean_cost;
 }
 
-TierMetrics ComputeTier(const Tier& tier, const RunIndex& index) {
+TierMetrics ComputeTier(const Tier& tier, size_t tier_index, const PlanResults& results) {
   TierMetrics metrics;
   metrics.tier = tier.id;
   const SubtestMetrics* best = nullptr;
-  for (const std::string& subtest : tier.subtests) {
-    metrics.subtests.push_back(ComputeSubtest(tier, subtest, index));
+  for (size_t subtest = 0; subtest < tier.subtests.size(); ++subtest) {
+    metrics.subtests.push_back(ComputeSubtest(tier, tier_index, subtest, results));
   }
   for (const SubtestMetrics& subtest : metrics.subtests) {
     metrics.expected_runs += subtest.expected_runs;
@@ -103,11 +102,15 @@ TierMetrics ComputeTier(const Tier& tier, const RunIndex& index) {
 }  // namespace
 
 ExperimentMetrics ComputeMetrics(const Plan& plan, const std::vector<RunRecord>& records) {
-  const RunIndex index(records);
+  return ComputeMetrics(plan, PlanResults::FromRecords(plan, records));
+}
+
+ExperimentMetrics ComputeMetrics(const Plan& plan, const PlanResults& results) {
   ExperimentMetrics metrics;
   metrics.name = plan.name;
-  for (const Tier& tier : plan.tiers) {
-    TierMetrics computed = ComputeTier(tier, index);
+  for (size_t tier_index = 0; tier_index < plan.tiers.size(); ++tier_index) {
+    const Tier& tier = plan.tiers[tier_index];
+    TierMetrics computed = ComputeTier(tier, tier_index, results);
     metrics.expected_runs += computed.expected_runs;
     metrics.runs += computed.runs;
     metrics.passed += computed.passed;

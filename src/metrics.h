@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "src/plan.h"
+#include "src/plan_results.h"
 #include "src/run_record.h"
 
 namespace tierun {
@@ -71,5 +72,7 @@ struct ExperimentMetrics {
 /// first tier in plan order. Scores are compared exactly: medians equal only
 /// when bit-for-bit equal.
 ExperimentMetrics ComputeMetrics(const Plan& plan, const std::vector<RunRecord>& records);
+/// The same from the outcomes of a PlanResults table.
+ExperimentMetrics ComputeMetrics(const Plan& plan, const PlanResults& results);
 
 }  // namespace tierun

@@ -116,7 +116,7 @@ std::string XmlEscape(std::string_view text) {
   return escaped;
 }
 
-std::string FailureMessage(const RunRecord& record) {
+std::string FailureMessage(const RunOutcome& record) {
   std::string message = "status " + record.status + ", score " + Fixed(record.score);
   if (record.exit_code) message += ", exit code " + std::to_string(*record.exit_code);
   if (record.signal) message += ", signal " + std::to_string(*record.signal);
@@ -137,7 +137,7 @@ struct SuiteCounts {
   }
 };
 
-SuiteCounts TestcaseCounts(const RunRecord* record) {
+SuiteCounts TestcaseCounts(const RunOutcome* record) {
   SuiteCounts counts;
   counts.tests = 1;
   if (record == nullptr) {
@@ -149,7 +149,7 @@ SuiteCounts TestcaseCounts(const RunRecord* record) {
   return counts;
 }
 
-std::string TestcaseXml(const std::string& classname, int run, const RunRecord* record) {
+std::string TestcaseXml(const std::string& classname, int run, const RunOutcome* record) {
   std::string xml = "    <testcase classname=\"" + XmlEscape(classname) + "\" name=\"" +
                     RunDirectoryName(run) + "\" time=\"" +
                     Format("%.3f", record != nullptr ? record->duration_s : 0) + "\"";
@@ -165,23 +165,24 @@ std::string CountsAttributes(const SuiteCounts& counts) {
          "\" time=\"" + Format("%.3f", counts.time) + "\"";
 }
 
-SuiteCounts TestsuiteCounts(const Tier& tier, const FirstRecordIndex& index) {
+SuiteCounts TestsuiteCounts(const Tier& tier, size_t tier_index, const PlanResults& results) {
   SuiteCounts counts;
-  for (const std::string& subtest : tier.subtests) {
+  for (size_t subtest = 0; subtest < tier.subtests.size(); ++subtest) {
     for (int run = 1; run <= tier.runs; ++run) {
-      counts.Add(TestcaseCounts(index.Find(tier.id, subtest, run)));
+      counts.Add(TestcaseCounts(results.Find(tier_index, subtest, run)));
     }
   }
   return counts;
 }
 
-std::string TestsuiteXml(const Tier& tier, const FirstRecordIndex& index,
+std::string TestsuiteXml(const Tier& tier, size_t tier_index, const PlanResults& results,
                          const SuiteCounts& counts) {
   std::string xml =
       "  <testsuite name=\"" + XmlEscape(tier.id) + "\" " + CountsAttributes(counts) + ">\n";
-  for (const std::string& subtest : tier.subtests) {
+  for (size_t subtest = 0; subtest < tier.subtests.size(); ++subtest) {
+    const std::string classname = tier.id + "." + tier.subtests[subtest];
     for (int run = 1; run <= tier.runs; ++run) {
-      xml += TestcaseXml(tier.id + "." + subtest, run, index.Find(tier.id, subtest, run));
+      xml += TestcaseXml(classname, run, results.Find(tier_index, subtest, run));
     }
   }
   return xml + "  </testsuite>\n";
@@ -189,20 +190,20 @@ std::string TestsuiteXml(const Tier& tier, const FirstRecordIndex& index,
 
 /// junit.xml, a tier at a time: `emit` gets the header, then each
 /// <testsuite>, so a writer need not hold the whole file at once.
-void RenderJunit(const Plan& plan, const std::vector<RunRecord>& records,
+void RenderJunit(const Plan& plan, const PlanResults& results,
                  const std::function<void(std::string_view)>& emit) {
-  const FirstRecordIndex index(records);
   // The header counts every suite: a pass of counting first.
   std::vector<SuiteCounts> suites;
   SuiteCounts total;
-  for (const Tier& tier : plan.tiers) {
-    suites.push_back(TestsuiteCounts(tier, index));
+  for (size_t tier = 0; tier < plan.tiers.size(); ++tier) {
+    suites.push_back(TestsuiteCounts(plan.tiers[tier], tier, results));
     total.Add(suites.back());
   }
   emit("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"" + XmlEscape(plan.name) +
        "\" " + CountsAttributes(total) + ">\n");
-  for (size_t i = 0; i < plan.tiers.size(); ++i)
-    emit(TestsuiteXml(plan.tiers[i], index, suites[i]));
+  for (size_t tier = 0; tier < plan.tiers.size(); ++tier) {
+    emit(TestsuiteXml(plan.tiers[tier], tier, results, suites[tier]));
+  }
   emit("</testsuites>\n");
 }
 
@@ -260,48 +261,14 @@ std::string RunDirectory(const std::string& experiment_dir, const std::string& t
 
 namespace {
 
-/// `records` sorted as ReadRunRecords() lists them: by tier, sub-test (in
-/// plan order) and run.
-std::vector<RunRecord> InPlanOrder(const Plan& plan, std::vector<RunRecord> records) {
-  using Subtest = std::pair<std::string_view, std::string_view>;  // Views into `plan`.
-  std::map<Subtest, size_t> position;
-  for (const Tier& tier : plan.tiers) {
-    for (const std::string& subtest : tier.subtests) {
-      position.emplace(Subtest(tier.id, subtest), position.size());
-    }
-  }
-  auto key = [&](const RunRecord& record) {
-    return std::pair{position.at(Subtest(record.tier, record.subtest)), record.run};
-  };
-  // Not stable_sort, whose buffer would be half the records again: the
-  // records of one session and those of earlier ones are of distinct runs.
-  std::sort(records.begin(), records.end(),
-            [&](const RunRecord& a, const RunRecord& b) { return key(a) < key(b); });
-  return records;
-}
-
-}  // namespace
-
-Result<std::vector<RunRecord>> ReadRunRecords(const std::string& experiment_dir, const Plan& plan,
-                                              KnownRuns known) {
-  // A runner of the whole plan knows every record: nothing to read, and no
-  // index of 10^4 records beside them.
-  if (known.selection && !known.selection->scoped()) {
-    return InPlanOrder(plan, std::move(known.records));
-  }
-  std::map<RunId, RunRecord*> known_index;
-  for (RunRecord& record : known.records) {
-    known_index.try_emplace(RunId{record.tier, record.subtest, record.run}, &record);
-  }
-  std::vector<RunRecord> records;
+/// Calls `use` with the record of every run the plan names that has a run
+/// report, in plan order, but those `skip` says are known.
+template <typename Skip, typename Use>
+Status ForEachRunReport(const std::string& experiment_dir, const Plan& plan, Skip skip, Use use) {
   for (const Tier& tier : plan.tiers) {
     for (const std::string& subtest : tier.subtests) {
       for (int run = 1; run <= tier.runs; ++run) {
-        if (known.selection && known.selection->Has(tier.id, subtest, run)) {
-          const auto found = known_index.find(RunId{tier.id, subtest, run});
-          if (found != known_index.end()) records.push_back(std::move(*found->second));
-          continue;
-        }
+        if (skip(tier.id, subtest, run)) continue;
         const std::string path =
             RunDirectory(experiment_dir, tier.id, subtest, run) + "/report.json";
         const Result<bool> exists = FileExists(path);
@@ -309,11 +276,34 @@ Result<std::vector<RunRecord>> ReadRunRecords(const std::string& experiment_dir,
         if (!*exists) continue;  // Not complete yet: nothing to read.
         Result<RunRecord> record = ReadRunRecord(path, tier.id, subtest, run);
         if (!record) return record.error();
-        records.push_back(std::move(*record));
+        use(std::move(*record));
       }
     }
   }
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<RunRecord>> ReadRunRecords(const std::string& experiment_dir, const Plan& plan) {
+  std::vector<RunRecord> records;
+  Status read = ForEachRunReport(
+      experiment_dir, plan, [](const std::string&, const std::string&, int) { return false; },
+      [&](RunRecord record) { records.push_back(std::move(record)); });
+  if (!read) return read.error();
   return records;
+}
+
+Status ReadPlanResults(const std::string& experiment_dir, const Plan& plan, PlanResults& results,
+                       const RunSelection* known) {
+  // A runner of the whole plan knows every outcome: nothing to read.
+  if (known != nullptr && !known->scoped()) return {};
+  return ForEachRunReport(
+      experiment_dir, plan,
+      [&](const std::string& tier, const std::string& subtest, int run) {
+        return known != nullptr && known->Has(tier, subtest, run);
+      },
+      [&](const RunRecord& record) { results.Add(record); });
 }
 
 json SubtestReportJson(const SubtestMetrics& metrics) {
@@ -390,21 +380,26 @@ std::string RenderReportMarkdown(const ExperimentMetrics& metrics) {
 
 std::string RenderJunitXml(const Plan& plan, const std::vector<RunRecord>& records) {
   std::string xml;
-  RenderJunit(plan, records, [&](std::string_view piece) { xml += piece; });
+  RenderJunit(plan, PlanResults::FromRecords(plan, records),
+              [&](std::string_view piece) { xml += piece; });
   return xml;
 }
 
-Status WriteJunitXml(const std::string& path, const Plan& plan,
-                     const std::vector<RunRecord>& records) {
+Status WriteJunitXml(const std::string& path, const Plan& plan, const PlanResults& results) {
   Result<AtomicFileWriter> writer = AtomicFileWriter::Create(path);
   if (!writer) return writer.error();
-  RenderJunit(plan, records, [&](std::string_view piece) { writer->Append(piece); });
+  RenderJunit(plan, results, [&](std::string_view piece) { writer->Append(piece); });
   return writer->Commit();
 }
 
 Status WriteReports(const std::string& experiment_dir, const Plan& plan,
                     const std::vector<RunRecord>& records) {
-  const ExperimentMetrics metrics = ComputeMetrics(plan, records);
+  return WriteReports(experiment_dir, plan, PlanResults::FromRecords(plan, records));
+}
+
+Status WriteReports(const std::string& experiment_dir, const Plan& plan,
+                    const PlanResults& results) {
+  const ExperimentMetrics metrics = ComputeMetrics(plan, results);
   auto write_json = [](const std::string& path, const json& report) {
     return WriteFileAtomically(path, report.dump(2) + "\n");
   };
@@ -424,7 +419,7 @@ Status WriteReports(const std::string& experiment_dir, const Plan& plan,
       return written;
     }
   }
-  if (Status written = WriteJunitXml(experiment_dir + "/junit.xml", plan, records); !written) {
+  if (Status written = WriteJunitXml(experiment_dir + "/junit.xml", plan, results); !written) {
     return written;
   }
   if (Status written =

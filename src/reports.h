@@ -19,6 +19,7 @@
 #include "jobserver/error.h"
 #include "src/metrics.h"
 #include "src/plan.h"
+#include "src/plan_results.h"
 #include "src/run_record.h"
 #include "src/run_selection.h"
 
@@ -30,23 +31,21 @@ std::string RunDirectoryName(int run);
 std::string RunDirectory(const std::string& experiment_dir, const std::string& tier,
                          const std::string& subtest, int run);
 
-/// The records a runner holds already: those of every complete run of
-/// `selection` (read at the start, or finished since). Nobody else writes
-/// them while the runner holds the selection's locks (results_dir.h), so
-/// they need not be read back; runs outside `selection` are read from disk.
-struct KnownRuns {
-  const RunSelection* selection = nullptr;  ///< Null: nothing is known.
-  std::vector<RunRecord> records;
-};
-
 /// Reads the run reports of every run the plan names that has one, in plan
-/// order, taking those of `known.selection` from `known.records`. A report
-/// that cannot be parsed, or whose tier/subtest/run disagree with the
-/// directory it lies in, is an error (kInvalid) naming the file; a path
-/// stat() fails on for any reason but ENOENT/ENOTDIR is kSystem (a run is
-/// "not done" only when its report is truly absent).
+/// order. A report that cannot be parsed, or whose tier/subtest/run disagree
+/// with the directory it lies in, is an error (kInvalid) naming the file; a
+/// path stat() fails on for any reason but ENOENT/ENOTDIR is kSystem (a run
+/// is "not done" only when its report is truly absent).
 jobserver::Result<std::vector<RunRecord>> ReadRunRecords(const std::string& experiment_dir,
-                                                         const Plan& plan, KnownRuns known = {});
+                                                         const Plan& plan);
+
+/// Adds to `results` the outcome of every run with a report, read as
+/// ReadRunRecords() does (with its errors), but for the runs of `known`: a
+/// runner's own selection, whose outcomes `results` holds already (nobody
+/// else writes them while the runner holds its locks, results_dir.h). A
+/// runner of the whole plan reads nothing.
+jobserver::Status ReadPlanResults(const std::string& experiment_dir, const Plan& plan,
+                                  PlanResults& results, const RunSelection* known = nullptr);
 
 nlohmann::json SubtestReportJson(const SubtestMetrics& metrics);
 nlohmann::json TierReportJson(const TierMetrics& metrics);
@@ -60,11 +59,15 @@ std::string RenderReportMarkdown(const ExperimentMetrics& metrics);
 /// (classname "<tier>.<subtest>", name "run_NN"), <failure> for runs that did
 /// not pass; runs not done yet are <skipped/>.
 std::string RenderJunitXml(const Plan& plan, const std::vector<RunRecord>& records);
-/// The same, streamed to `path` atomically (it has a line per run).
+/// The same from a PlanResults table, streamed to `path` atomically (it has
+/// a line per run).
 jobserver::Status WriteJunitXml(const std::string& path, const Plan& plan,
-                                const std::vector<RunRecord>& records);
+                                const PlanResults& results);
 
 /// Writes every report above the run level, each atomically.
+jobserver::Status WriteReports(const std::string& experiment_dir, const Plan& plan,
+                               const PlanResults& results);
+/// The same from records (a later record of a run is ignored).
 jobserver::Status WriteReports(const std::string& experiment_dir, const Plan& plan,
                                const std::vector<RunRecord>& records);
 

@@ -68,59 +68,65 @@ ProgressMode ParseProgressMode(const std::string& text) {
 /// Totals of the selected runs; a tier none of whose runs are selected has
 /// none (and is not shown).
 void SetProgressTotals(Progress& progress, const Plan& plan, const RunSelection& selection,
-                       const std::vector<RunRecord>& records) {
+                       const PlanResults& results) {
   for (size_t index = 0; index < plan.tiers.size(); ++index) {
     const Tier& tier = plan.tiers[index];
     int total = 0;
-    for (const std::string& subtest : tier.subtests) {
-      for (int run = 1; run <= tier.runs; ++run) {
-        if (selection.Has(tier.id, subtest, run)) ++total;
-      }
-    }
     int done = 0;
     int passed = 0;
-    for (const RunRecord& record : records) {
-      if (record.tier != tier.id || !selection.Has(record.tier, record.subtest, record.run)) {
-        continue;
+    for (size_t subtest = 0; subtest < tier.subtests.size(); ++subtest) {
+      for (int run = 1; run <= tier.runs; ++run) {
+        if (!selection.Has(tier.id, tier.subtests[subtest], run)) continue;
+        ++total;
+        const RunOutcome* outcome = results.Find(index, subtest, run);
+        done += outcome != nullptr ? 1 : 0;
+        passed += outcome != nullptr && outcome->passed ? 1 : 0;
       }
-      ++done;
-      passed += record.passed ? 1 : 0;
     }
     progress.SetTotals(index, total, done, passed);
   }
 }
 
-std::set<RunId> CompleteRuns(const std::vector<RunRecord>& records) {
-  std::set<RunId> complete;
-  for (const RunRecord& record : records) complete.emplace(record.tier, record.subtest, record.run);
-  return complete;
+/// Whether a run of `selection` has an outcome that did not pass.
+bool AnyFailed(const Plan& plan, const RunSelection& selection, const PlanResults& results) {
+  for (size_t tier = 0; tier < plan.tiers.size(); ++tier) {
+    const Tier& planned = plan.tiers[tier];
+    for (size_t subtest = 0; subtest < planned.subtests.size(); ++subtest) {
+      for (int run = 1; run <= planned.runs; ++run) {
+        const RunOutcome* outcome = results.Find(tier, subtest, run);
+        if (outcome != nullptr && !outcome->passed &&
+            selection.Has(planned.id, planned.subtests[subtest], run)) {
+          return true;
+        }
+      }
+    }
+  }
+  return false;
 }
 
-/// Rebuilds every report from the run reports (those in `known` are not read
-/// again); prints report.md. Runners
-/// sharing `dir` take turns, so the last one counts every run.
-/// `any_failed`: whether a run of `selection` did not pass.
+/// Rebuilds every report from the outcomes in `results` (those of `known`,
+/// a runner's own selection, are there already; the others are read) and
+/// prints report.md. Runners sharing `dir` take turns, so the last one
+/// counts every run. `any_failed`: whether a run of `selection` did not pass.
 int WriteAndPrintReports(const Plan& plan, const std::string& dir, const RunOptions& options,
-                         const RunSelection& selection, KnownRuns known, bool* any_failed) {
+                         const RunSelection& selection, const RunSelection* known,
+                         PlanResults& results, bool* any_failed) {
   Result<jobserver::UniqueFd> update = LockForUpdate(dir);
   if (!update) Warn(update.error().message + "; rebuilding the reports without it");
-  Result<std::vector<RunRecord>> records = ReadRunRecords(dir, plan, std::move(known));
-  if (!records) {
-    fprintf(stderr, "%s: %s\n", kWho, records.error().message.c_str());
+  if (jobserver::Status read = ReadPlanResults(dir, plan, results, known); !read) {
+    fprintf(stderr, "%s: %s\n", kWho, read.error().message.c_str());
     return kExitInfrastructure;
   }
-  jobserver::Status written = WriteReports(dir, plan, *records);
+  jobserver::Status written = WriteReports(dir, plan, results);
   if (written && !options.junit_path.empty()) {
-    written = WriteJunitXml(options.junit_path, plan, *records);
+    written = WriteJunitXml(options.junit_path, plan, results);
   }
   if (!written) {
     fprintf(stderr, "%s: %s\n", kWho, written.error().message.c_str());
     return kExitInfrastructure;
   }
-  *any_failed = std::any_of(records->begin(), records->end(), [&](const RunRecord& record) {
-    return !record.passed && selection.Has(record.tier, record.subtest, record.run);
-  });
-  printf("%s", RenderReportMarkdown(ComputeMetrics(plan, *records)).c_str());
+  *any_failed = AnyFailed(plan, selection, results);
+  printf("%s", RenderReportMarkdown(ComputeMetrics(plan, results)).c_str());
   printf("\n(%s/report.md, report.json, junit.xml)\n", dir.c_str());
   return kExitOk;
 }
@@ -210,20 +216,19 @@ int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& sign
   const std::string& dir = session.results.path;
   AgentPool& pool = session.pool;
   // A directory this runner has just created holds no finished run: no
-  // file is looked at for each run of a new experiment.
-  Result<std::vector<RunRecord>> earlier =
-      session.results.resumed ? ReadRunRecords(dir, plan) : std::vector<RunRecord>{};
-  const std::set<RunId> complete = earlier ? CompleteRuns(*earlier) : std::set<RunId>{};
+  // file is looked at for each run of a new experiment. A resumed one is
+  // read once, here; what this session finishes is added as it finishes.
+  PlanResults results(plan);
+  const bool read = !session.results.resumed || ReadPlanResults(dir, plan, results).ok();
   WorkQueue queue(plan, session.selection,
                   [&](const std::string& tier, const std::string& subtest, int run) {
                     // An unreadable report is still a finished run; the
                     // reports at the end say what is wrong with it.
-                    return earlier ? complete.count(RunId{tier, subtest, run}) > 0
-                                   : RunIsComplete(dir, tier, subtest, run);
+                    return read ? results.Find(tier, subtest, run) != nullptr
+                                : RunIsComplete(dir, tier, subtest, run);
                   });
   Progress progress(ParseProgressMode(options.progress), plan, stderr);
-  SetProgressTotals(progress, plan, session.selection,
-                    earlier ? *earlier : std::vector<RunRecord>{});
+  SetProgressTotals(progress, plan, session.selection, results);
   EventLog events(dir + "/events.jsonl");
   events.Record("session", std::move(JsonLine()
                                          .AddBool("resumed", session.results.resumed)
@@ -232,22 +237,17 @@ int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& sign
                                                      static_cast<int64_t>(queue.Unfinished()))));
   progress.Note(std::string(kWho) + ": " + plan.name + ": " + std::to_string(queue.Unfinished()) +
                 " of " + std::to_string(queue.Total()) + " runs to go; " + pool.description);
-  Scheduler scheduler(plan, dir, queue, *pool.client, events, progress,
+  Scheduler scheduler(plan, dir, queue, *pool.client, events, progress, results,
                       MakeSchedulerOptions(options, pool));
   const int stop = scheduler.Run(signals);
   progress.Close();
-  KnownRuns known;
-  if (earlier) {
-    known.selection = &session.selection;
-    known.records = scheduler.TakeFinishedRecords();
-    std::copy_if(earlier->begin(), earlier->end(), std::back_inserter(known.records),
-                 [&](const RunRecord& record) {
-                   return session.selection.Has(record.tier, record.subtest, record.run);
-                 });
-  }
   bool any_failed = false;
+  // The selection's outcomes are all in `results` unless a report could not
+  // be read at the start: then every report is read again, and the reports
+  // say which one is wrong.
   const int report_code =
-      WriteAndPrintReports(plan, dir, options, session.selection, std::move(known), &any_failed);
+      WriteAndPrintReports(plan, dir, options, session.selection,
+                           read ? &session.selection : nullptr, results, &any_failed);
   if (pool.server) {
     pool.client.reset();
     if (jobserver::Audit audit = pool.server->Shutdown(); !audit.clean()) {
@@ -309,8 +309,10 @@ int RebuildReport(const std::string& directory) {
     return kExitInfrastructure;
   }
   RunOptions options;
+  PlanResults results(*plan);
   bool any_failed = false;
-  return WriteAndPrintReports(*plan, directory, options, RunSelection{}, KnownRuns{}, &any_failed);
+  return WriteAndPrintReports(*plan, directory, options, RunSelection{}, nullptr, results,
+                              &any_failed);
 }
 
 }  // namespace tierun

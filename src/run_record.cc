@@ -1,6 +1,5 @@
 #include "src/run_record.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "src/json_text.h"
@@ -175,31 +174,6 @@ void from_json(const json& in, RunRecord& record) {
   parsed.score = AsFinite(Required(in, "score"), "score");
   ReadOptionalFields(in, parsed);
   record = std::move(parsed);
-}
-
-namespace {
-
-using IdView = std::tuple<std::string_view, std::string_view, int>;
-
-IdView IdOf(const RunRecord* record) { return {record->tier, record->subtest, record->run}; }
-
-}  // namespace
-
-FirstRecordIndex::FirstRecordIndex(const std::vector<RunRecord>& records) {
-  sorted_.reserve(records.size());
-  for (const RunRecord& record : records) sorted_.push_back(&record);
-  // Stable: of several records of one run, the first stays first.
-  std::stable_sort(sorted_.begin(), sorted_.end(),
-                   [](const RunRecord* a, const RunRecord* b) { return IdOf(a) < IdOf(b); });
-}
-
-const RunRecord* FirstRecordIndex::Find(std::string_view tier, std::string_view subtest,
-                                        int run) const {
-  const IdView id{tier, subtest, run};
-  const auto found = std::lower_bound(
-      sorted_.begin(), sorted_.end(), id,
-      [](const RunRecord* record, const IdView& wanted) { return IdOf(record) < wanted; });
-  return found != sorted_.end() && IdOf(*found) == id ? *found : nullptr;
 }
 
 }  // namespace tierun

@@ -8,7 +8,6 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -45,20 +44,6 @@ struct RunRecord {
 
 /// Identifies a run: (tier, sub-test, run number).
 using RunId = std::tuple<std::string, std::string, int>;
-
-/// Each run's first record, found by its id; a later record of the same run
-/// is ignored (see metrics.h). Pointers into the records, sorted: 8 bytes a
-/// run, where a map of the ids took some 130 -- the reports at the end of a
-/// session of 20,000 runs are built without a copy of their ids.
-class FirstRecordIndex {
- public:
-  explicit FirstRecordIndex(const std::vector<RunRecord>& records);
-  /// Null when the run has no record.
-  const RunRecord* Find(std::string_view tier, std::string_view subtest, int run) const;
-
- private:
-  std::vector<const RunRecord*> sorted_;  ///< By id; records of one id in their order.
-};
 
 void to_json(nlohmann::json& json, const RunRecord& record);
 /// What nlohmann::json(record).dump(2) writes, without building the json:

@@ -64,18 +64,15 @@ void AddEarlierAttempts(const std::string& run_dir, int attempt, AgentReport& re
 
 Scheduler::Scheduler(const Plan& plan, std::string experiment_dir, WorkQueue& queue,
                      jobserver::Client& client, EventLog& events, Progress& progress,
-                     SchedulerOptions options)
+                     PlanResults& results, SchedulerOptions options)
     : plan_(plan),
       experiment_dir_(std::move(experiment_dir)),
       queue_(queue),
       client_(client),
       events_(events),
       progress_(progress),
-      options_(std::move(options)) {
-  // Every record this session writes is kept for the reports at the end:
-  // room for all of them at once, not twice that in doubling steps.
-  finished_.reserve(queue_.Unfinished());
-}
+      results_(results),
+      options_(std::move(options)) {}
 
 Scheduler::~Scheduler() = default;
 
@@ -324,7 +321,7 @@ void Scheduler::Complete(const RunKey& key, RunRecord record) {
   fields.AddString("status", record.status).AddBool("passed", record.passed);
   events_.Record("finish", std::move(fields));
   progress_.Finished(key.tier, record);
-  finished_.push_back(std::move(record));
+  results_.Add(record);
 }
 
 void Scheduler::PauseLaunches(double seconds, const RunKey& key) {

@@ -27,6 +27,7 @@
 #include "src/event_log.h"
 #include "src/json_text.h"
 #include "src/plan.h"
+#include "src/plan_results.h"
 #include "src/progress.h"
 #include "src/signals_posix.h"
 #include "src/slot_claim_posix.h"
@@ -54,8 +55,11 @@ struct SchedulerOptions {
 
 class Scheduler {
  public:
+  /// The outcome of each run this session finishes goes into `results`, as
+  /// its report.json is written: the reports at the end are built from it
+  /// rather than read back from disk.
   Scheduler(const Plan& plan, std::string experiment_dir, WorkQueue& queue,
-            jobserver::Client& client, EventLog& events, Progress& progress,
+            jobserver::Client& client, EventLog& events, Progress& progress, PlanResults& results,
             SchedulerOptions options);
   ~Scheduler();
 
@@ -66,11 +70,6 @@ class Scheduler {
   /// has stopped every running agent. Returns that signal's number, 0, or
   /// kStopForFailure when a run report could not be written.
   int Run(ScopedSignalFd& signals);
-
-  /// The records of the runs this session finished (their report.json as
-  /// written), handed over once: the reports at the end are built from
-  /// them rather than read back from disk.
-  std::vector<RunRecord> TakeFinishedRecords() { return std::move(finished_); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -125,6 +124,7 @@ class Scheduler {
   jobserver::Client& client_;
   EventLog& events_;
   Progress& progress_;
+  PlanResults& results_;
   SchedulerOptions options_;
   std::vector<std::unique_ptr<Child>> children_;
   /// Attempts the launcher thread is starting, by ticket. They count against
@@ -135,7 +135,6 @@ class Scheduler {
   std::unique_ptr<AttemptLauncher> launcher_;
   /// Agents that finished and whose judge waits for a slot.
   std::vector<std::pair<RunKey, RunRecord>> judges_waiting_;
-  std::vector<RunRecord> finished_;
   Clock::time_point paused_until_ = Clock::time_point::min();
   int stop_signal_ = 0;
   bool killing_ = false;           ///< A second signal came: SIGKILL, no grace.

@@ -259,40 +259,56 @@ TEST_F(ReadRunRecordsTest, EmptyDirectoryHasNoRecords) {
   EXPECT_TRUE(records->empty());
 }
 
-// A runner of the whole plan knows every record: none is read from disk
-// (a garbage file stands where a record would be read), and they come back
-// in plan order whatever order they finished in.
-TEST_F(ReadRunRecordsTest, WholeRunnerReadsNothingAndKeepsPlanOrder) {
-  const Plan plan = MakePlan("demo", {MakeTier("T0", {"00", "01"}, 2), MakeTier("T1", {"x"}, 1)});
+// A runner of the whole plan holds every outcome: none is read from disk
+// (a garbage file stands where a report would be read).
+TEST_F(ReadRunRecordsTest, WholeRunnerReadsNothing) {
   Write("00", 1, "garbage");
   const RunSelection whole;
-  KnownRuns known{
-      &whole,
-      {MakeRecord("T1", "x", 1, 1, true, 0.0), MakeRecord("T0", "01", 2, 1, true, 0.0),
-       MakeRecord("T0", "00", 1, 1, true, 0.0), MakeRecord("T0", "00", 2, 0, false, 0.0)}};
-  auto records = ReadRunRecords(dir_.path(), plan, std::move(known));
-  ASSERT_TRUE(records.ok()) << records.error().message;
-  std::vector<std::string> order;
-  for (const RunRecord& record : *records) {
-    order.push_back(record.tier + "/" + record.subtest + "/" + std::to_string(record.run));
-  }
-  EXPECT_THAT(order, ElementsAre("T0/00/1", "T0/00/2", "T0/01/2", "T1/x/1"));
+  PlanResults results(plan_);
+  results.Add(MakeRecord("T0", "00", 2, 0, false, 0.0));
+  const jobserver::Status read = ReadPlanResults(dir_.path(), plan_, results, &whole);
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(results.count(), 1u);
+  EXPECT_EQ(results.Find("T0", "00", 1), nullptr);
 }
 
-// A scoped runner knows the records of its selection only: the rest are
+// A scoped runner holds the outcomes of its selection only: the rest are
 // read from disk, where other runners wrote them; a run of its selection it
-// holds no record of is not done, whatever lies on disk.
+// holds no outcome of is not done, whatever lies on disk.
 TEST_F(ReadRunRecordsTest, ScopedRunnerReadsOnlyRunsOutsideItsSelection) {
   WriteRecord(MakeRecord("T0", "00", 1, 1, true, 0.01));  // Another runner's.
   Write("00", 2, "garbage");                              // Ours: never read.
   Result<RunSelection> ours = SelectRuns(plan_, {}, {"T0/00/2", "T0/00/3"});
   ASSERT_TRUE(ours.ok()) << ours.error().message;
-  KnownRuns known{&*ours, {MakeRecord("T0", "00", 3, 0.5, false, 0.02)}};
-  auto records = ReadRunRecords(dir_.path(), plan_, std::move(known));
-  ASSERT_TRUE(records.ok()) << records.error().message;
-  ASSERT_EQ(records->size(), 2u);
-  EXPECT_EQ((*records)[0], MakeRecord("T0", "00", 1, 1, true, 0.01));
-  EXPECT_EQ((*records)[1], MakeRecord("T0", "00", 3, 0.5, false, 0.02));
+  PlanResults results(plan_);
+  results.Add(MakeRecord("T0", "00", 3, 0.5, false, 0.02));
+  const jobserver::Status read = ReadPlanResults(dir_.path(), plan_, results, &*ours);
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  ASSERT_EQ(results.count(), 2u);
+  ASSERT_NE(results.Find("T0", "00", 1), nullptr);
+  EXPECT_EQ(results.Find("T0", "00", 1)->cost_usd, 0.01);
+  EXPECT_EQ(results.Find("T0", "00", 2), nullptr);
+  ASSERT_NE(results.Find("T0", "00", 3), nullptr);
+  EXPECT_EQ(results.Find("T0", "00", 3)->score, 0.5);
+}
+
+// The table keeps each run's first outcome and ignores runs the plan does
+// not have; the indices and the ids find the same slot.
+TEST(PlanResultsTest, FirstOutcomeWinsAndUnplannedRunsAreIgnored) {
+  const Plan plan = MakePlan("demo", {MakeTier("T0", {"00", "01"}, 2), MakeTier("T1", {"x"}, 1)});
+  PlanResults results(plan);
+  results.Add(MakeRecord("T0", "01", 2, 0.25, true, 0.0));
+  results.Add(MakeRecord("T0", "01", 2, 0.75, true, 0.0));  // A later record: ignored.
+  results.Add(MakeRecord("T0", "01", 3, 1, true, 0.0));     // No run 3.
+  results.Add(MakeRecord("T9", "01", 1, 1, true, 0.0));     // No tier T9.
+  results.Add(MakeRecord("T1", "x", 1, 0, false, 0.0));
+  EXPECT_EQ(results.count(), 2u);
+  ASSERT_NE(results.Find(0, 1, 2), nullptr);
+  EXPECT_EQ(results.Find(0, 1, 2), results.Find("T0", "01", 2));
+  EXPECT_EQ(results.Find(0, 1, 2)->score, 0.25);
+  EXPECT_EQ(results.Find(1, 0, 1), results.Find("T1", "x", 1));
+  EXPECT_EQ(results.Find(0, 0, 1), nullptr);
+  EXPECT_EQ(results.Find("T0", "01", 3), nullptr);
 }
 
 // ---- JSON reports ------------------------------------------------------------------

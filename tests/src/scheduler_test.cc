@@ -99,7 +99,8 @@ TEST(SchedulerTest, AStopDuringAStartStopsTheAgentItStartsAndLeavesItsRunUndone)
     }
     return StartAttempt(spec);
   };
-  Scheduler scheduler(plan, experiment, queue, *pool->client, events, progress, options);
+  PlanResults results(plan);
+  Scheduler scheduler(plan, experiment, queue, *pool->client, events, progress, results, options);
   EXPECT_EQ(scheduler.Run(*signals), SIGTERM);
 
   ASSERT_TRUE(held) << "the second run's start was never reached";
@@ -115,6 +116,9 @@ TEST(SchedulerTest, AStopDuringAStartStopsTheAgentItStartsAndLeavesItsRunUndone)
   // Stopped with SIGTERM as soon as it started, not left to run its 30 s.
   EXPECT_THAT(second_ended, HasSubstr("signal 15"));
   EXPECT_NE(ReadText(experiment + "/A/first/run_01/report.json"), "");
+  // The outcomes the reports at the end are built from: the finished run's.
+  EXPECT_NE(results.Find("A", "first", 1), nullptr);
+  EXPECT_EQ(results.Find("A", "second", 1), nullptr);
   EXPECT_EQ(ReadText(experiment + "/A/second/run_01/report.json"), "")
       << "the stopped run has a report";
 }
