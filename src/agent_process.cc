@@ -190,6 +190,7 @@ Result<Subprocess> StartAttempt(const AttemptSpec& spec) {
   options.close_other_fds = true;  // Stdio and the pool: nothing we inherited.
   options.stdout_fd = out->get();
   options.stderr_fd = err->get();
+  options.cgroup_fd = spec.cgroup_fd;
   return Subprocess::Spawn(options);
 }
 

@@ -64,6 +64,8 @@ struct AttemptSpec {
   /// Jobserver variables and the fds pipe pools need.
   std::vector<std::pair<std::string, std::string>> pool_environment;
   std::vector<int> inherit_fds;
+  /// The cgroup to start it in (SpawnOptions::cgroup_fd), or -1.
+  int cgroup_fd = -1;
 };
 
 /// Creates the run directory, keeps an earlier attempt's files aside, opens

@@ -1,5 +1,6 @@
 // `tierun run [PLAN]`: an experiment's tiers under one global limit.
 
+#include <fcntl.h>
 #include <stdio.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "src/agent_pool.h"
 #include "src/atomic_file.h"
 #include "src/commands.h"
+#include "src/containment_posix.h"
 #include "src/ctest_resources.h"
 #include "src/event_log.h"
 #include "src/progress.h"
@@ -28,6 +30,7 @@ namespace {
 using jobserver::Error;
 using jobserver::ErrorKind;
 using jobserver::Result;
+using jobserver::UniqueFd;
 
 constexpr const char* kWho = "tierun run";
 
@@ -229,17 +232,33 @@ int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& sign
                   });
   Progress progress(ParseProgressMode(options.progress), plan, stderr);
   SetProgressTotals(progress, plan, session.selection, results);
+  // What a killed session left ends before anything of ours starts.
+  const UniqueFd experiment(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  for (const std::string& line : EndLeftovers(experiment.get())) {
+    progress.Warn(std::string(kWho) + ": " + line);
+  }
+  std::unique_ptr<Containment> containment = Containment::Create("run");
+  RecordSession(experiment.get(), *containment);
   EventLog events(dir + "/events.jsonl");
   events.Record("session", std::move(JsonLine()
                                          .AddBool("resumed", session.results.resumed)
                                          .AddString("pool", pool.description)
+                                         .AddString("containment", containment->description())
                                          .AddInteger("pending_runs",
                                                      static_cast<int64_t>(queue.Unfinished()))));
   progress.Note(std::string(kWho) + ": " + plan.name + ": " + std::to_string(queue.Unfinished()) +
-                " of " + std::to_string(queue.Total()) + " runs to go; " + pool.description);
-  Scheduler scheduler(plan, dir, queue, *pool.client, events, progress, results,
-                      MakeSchedulerOptions(options, pool));
-  const int stop = scheduler.Run(signals);
+                " of " + std::to_string(queue.Total()) + " runs to go; " + pool.description +
+                "; agents held by " + containment->description());
+  SchedulerOptions scheduler_options = MakeSchedulerOptions(options, pool);
+  scheduler_options.containment = containment.get();
+  int stop = 0;
+  {
+    Scheduler scheduler(plan, dir, queue, *pool.client, events, progress, results,
+                        std::move(scheduler_options));
+    stop = scheduler.Run(signals);
+  }
+  containment.reset();  // Its cgroup is gone: so goes the record of it.
+  ForgetSession(experiment.get());
   progress.Close();
   bool any_failed = false;
   // The selection's outcomes are all in `results` unless a report could not

@@ -27,6 +27,10 @@ struct Scheduler::Child {
   bool timed_out = false;
   RunRecord record = {};        ///< For a judge: the agent's record so far.
   bool on_shared_slot = false;  ///< Runs on options_.shared_slot, not on `token`.
+  int box = -1;                 ///< Its cgroup (Containment), or -1.
+  /// Its process ended with this status, and what it left in its box is
+  /// being killed: the slot goes back once the box is empty.
+  std::optional<ExitStatus> draining = {};
 };
 
 namespace {
@@ -161,9 +165,11 @@ void Scheduler::Launch(RunKey key, jobserver::Token token, bool on_shared_slot,
                    judge,
                    options_.pool_environment,
                    options_.inherit_fds};
+  const int box = options_.containment ? options_.containment->AcquireBox() : -1;
+  spec.cgroup_fd = options_.containment ? options_.containment->BoxFd(box) : -1;
   const uint64_t ticket = launcher_->Submit(std::move(spec));
   launching_.emplace(
-      ticket, Launching{std::move(key), std::move(token), on_shared_slot, std::move(judged)});
+      ticket, Launching{std::move(key), std::move(token), on_shared_slot, std::move(judged), box});
 }
 
 void Scheduler::CollectStarted() {
@@ -176,6 +182,7 @@ void Scheduler::CollectStarted() {
       // would make it permanent. Stop; the run stays to be run next time.
       launching.token.Return();
       ReleaseSharedSlot(launching.on_shared_slot);
+      ReleaseBox(launching.box);
       progress_.Warn("tierun: " + started.process.error().message + "; stopping");
       Stop(kStopForFailure);
       continue;
@@ -191,6 +198,7 @@ void Scheduler::WithdrawLaunches(Clock::time_point not_before) {
     launching_.erase(found);
     launching.token.Return();
     ReleaseSharedSlot(launching.on_shared_slot);
+    ReleaseBox(launching.box);
     if (launching.judged) {
       judges_waiting_.emplace(judges_waiting_.begin(), launching.key, std::move(*launching.judged));
     } else {
@@ -208,6 +216,7 @@ void Scheduler::AddChild(Launching launching, Subprocess process,
       std::make_unique<Child>(Child{key, judge, std::move(process), std::move(launching.token),
                                     started.started, started.started_at});
   child->on_shared_slot = launching.on_shared_slot;
+  child->box = launching.box;
   if (judge) child->record = std::move(*launching.judged);
   if (tier.timeout.count() > 0) child->deadline = child->started + tier.timeout;
   if (stop_signal_ != 0) {
@@ -413,15 +422,42 @@ void Scheduler::HandleSignals(ScopedSignalFd& signals) {
 
 void Scheduler::ReapExited() {
   for (size_t i = 0; i < children_.size();) {
-    std::optional<ExitStatus> status = children_[i]->process.TryWait();
-    if (!status) {
+    Child& running = *children_[i];
+    if (!running.draining) running.draining = running.process.TryWait();
+    if (!running.draining || !Contained(running)) {
       ++i;
       continue;
     }
     std::unique_ptr<Child> child = std::move(children_[i]);
     children_.erase(children_.begin() + static_cast<ptrdiff_t>(i));
-    Reap(*child, *status);
+    Reap(*child, *child->draining);
   }
+}
+
+bool Scheduler::Contained(Child& child) {
+  Containment* containment = options_.containment;
+  if (containment == nullptr) return true;
+  // The group first, as without a containment: it is one kill(2).
+  child.process.KillRemainingGroup();
+  if (!containment->DrainBox(child.box)) return false;  // poll() says when it is empty.
+  if (containment->kind() == ContainmentKind::kSubreaper) {
+    // An orphan whose environment names a run still running stays with that
+    // run; every other one ends now, before this slot goes back.
+    containment->EndOrphans([this](pid_t pid) {
+      const std::string run_dir = RunDirOfProcess(pid);
+      return !run_dir.empty() &&
+             std::any_of(children_.begin(), children_.end(), [&](const auto& other) {
+               return !other->draining && RunDir(other->key) == run_dir;
+             });
+    });
+  }
+  containment->ReleaseBox(child.box);
+  child.box = -1;
+  return true;
+}
+
+void Scheduler::ReleaseBox(int box) {
+  if (options_.containment) options_.containment->ReleaseBox(box);
 }
 
 int Scheduler::Run(ScopedSignalFd& signals) {
@@ -453,7 +489,12 @@ int Scheduler::Run(ScopedSignalFd& signals) {
     const int shared_slot_fd = TendSharedSlot(want_slot);
     fds.push_back({shared_slot_fd, POLLIN, 0});
     fds.push_back({launcher_->ready_fd(), POLLIN, 0});
-    for (const auto& child : children_) fds.push_back({child->process.pidfd(), POLLIN, 0});
+    for (const auto& child : children_) {
+      // A box being emptied reports it on cgroup.events.
+      fds.push_back(child->draining
+                        ? pollfd{options_.containment->BoxEventsFd(child->box), POLLPRI, 0}
+                        : pollfd{child->process.pidfd(), POLLIN, 0});
+    }
     if (poll(fds.data(), fds.size(), PollTimeoutMs(Clock::now())) == -1 && errno != EINTR) {
       perror("tierun run: poll");
       Stop(kStopForFailure);

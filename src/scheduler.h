@@ -24,6 +24,7 @@
 #include "jobserver/client.h"
 #include "src/agent_process.h"
 #include "src/attempt_launcher.h"
+#include "src/containment_posix.h"
 #include "src/event_log.h"
 #include "src/json_text.h"
 #include "src/plan.h"
@@ -51,6 +52,9 @@ struct SchedulerOptions {
   /// Starts each attempt on the launcher thread. A test puts a hold in front
   /// of StartAttempt() to have a stop arrive while a start is under way.
   AttemptLauncher::StartFunction start_attempt = StartAttempt;
+  /// Holds each attempt and everything it starts (containment_posix.h);
+  /// null: its process group alone.
+  Containment* containment = nullptr;
 };
 
 class Scheduler {
@@ -80,6 +84,7 @@ class Scheduler {
     jobserver::Token token;
     bool on_shared_slot = false;
     std::optional<RunRecord> judged;  ///< For a judge: the agent's record.
+    int box = -1;                     ///< Its cgroup (Containment), or -1.
   };
 
   static constexpr double kMaxPauseSeconds = 24 * 3600;
@@ -103,6 +108,10 @@ class Scheduler {
   void WithdrawLaunches(Clock::time_point not_before);
   void HandleSignals(ScopedSignalFd& signals);
   void ReapExited();
+  /// After `child` ended: kills what it left (its group, its box, orphans).
+  /// False while its box is still being emptied.
+  bool Contained(Child& child);
+  void ReleaseBox(int box);
   void PauseLaunches(double seconds, const RunKey& key);
   void Reap(Child& child, const ExitStatus& status);
   void FinishAgent(Child& child, const ExitStatus& status);

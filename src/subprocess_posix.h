@@ -40,6 +40,11 @@ struct SpawnOptions {
   /// Redirections; -1 keeps ours.
   int stdout_fd = -1;
   int stderr_fd = -1;
+  /// A cgroup v2 directory (cgroup_posix.h) to start the child in, or -1.
+  /// The child is created there (clone3's CLONE_INTO_CGROUP), so not even
+  /// its first instruction runs outside it; on a kernel without clone3 it
+  /// moves itself there before exec.
+  int cgroup_fd = -1;
 };
 
 class Subprocess {
@@ -54,6 +59,9 @@ class Subprocess {
   ~Subprocess();
 
   pid_t pid() const { return pid_; }
+  /// True while `pid` is a Subprocess of ours not yet reaped (any thread's):
+  /// a child of ours that is not one is an orphan reparented to us.
+  static bool IsStartedHere(pid_t pid);
   /// Readable once the child has exited.
   int pidfd() const { return pidfd_.get(); }
 
