@@ -15,6 +15,7 @@
 
 #include "jobserver/client.h"
 #include "pool.h"
+#include "standard_fds_posix.h"
 
 namespace jobserver {
 namespace {
@@ -29,13 +30,18 @@ bool IsPoolFileType(mode_t mode) {
 
 Error Unusable(const std::string& message) { return Error{ErrorKind::kUnusable, message}; }
 
-/// Checks an inherited pool fd: open (F_GETFD) and of a pool file type. A
-/// closed fd or one reused for a regular file means the parent did not pass
-/// its jobserver to us.
+/// Checks an inherited pool fd: above the standard fds, open (F_GETFD) and
+/// of a pool file type. A closed fd or one reused for a regular file means
+/// the parent did not pass its jobserver to us.
 Status CheckInheritedFd(const Auth& auth, int fd) {
   const std::string where = auth.variable.empty() ? "MAKEFLAGS" : auth.variable;
   const std::string what =
       "jobserver fd " + std::to_string(fd) + " from " + where + " (" + auth.auth_text + ")";
+  if (internal::IsStandardFd(fd)) {
+    // Whatever reads or writes it would take or add tokens.
+    return Unusable(what + " is " + internal::StandardFdName(fd) +
+                    ", not a jobserver pool (the pool's creator ran with it closed)");
+  }
   if (fcntl(fd, F_GETFD) == -1) return Unusable(what + " is not open: " + kAddPlusHint);
   struct stat st;
   if (fstat(fd, &st) == -1) return Unusable(what + " cannot be examined: " + kAddPlusHint);
@@ -45,11 +51,18 @@ Status CheckInheritedFd(const Auth& auth, int fd) {
   return {};
 }
 
+/// Opens `path` as a pool fd: close-on-exec, never on a standard fd (see
+/// standard_fds_posix.h). Invalid with errno.
+UniqueFd OpenPoolFd(const std::string& path, int flags) {
+  return internal::AboveStandardFds(
+      UniqueFd(RetryOnEintr([&] { return open(path.c_str(), flags | O_CLOEXEC); })));
+}
+
 /// Opens a private description of an inherited pipe end, so that O_NONBLOCK
 /// is ours alone. Linux only: /proc/self/fd/N opens the pipe anew.
 Result<UniqueFd> ReopenInherited(int fd, int flags) {
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
-  UniqueFd reopened(RetryOnEintr([&] { return open(path.c_str(), flags | O_CLOEXEC); }));
+  UniqueFd reopened = OpenPoolFd(path, flags);
   if (!reopened) return SystemError("cannot reopen jobserver fd through " + path);
   return reopened;
 }
@@ -60,11 +73,10 @@ Result<UniqueFd> ReopenInherited(int fd, int flags) {
 /// another file was put there. Where /proc is missing, the path, checked:
 /// a regular file swapped in for the FIFO must not collect our tokens.
 UniqueFd OpenFifoWriter(int read_fd, const std::string& path) {
-  constexpr int kFlags = O_WRONLY | O_NONBLOCK | O_CLOEXEC;
-  const std::string ours = "/proc/self/fd/" + std::to_string(read_fd);
-  UniqueFd writer(RetryOnEintr([&] { return open(ours.c_str(), kFlags); }));
+  constexpr int kFlags = O_WRONLY | O_NONBLOCK;
+  UniqueFd writer = OpenPoolFd("/proc/self/fd/" + std::to_string(read_fd), kFlags);
   if (writer) return writer;
-  writer.reset(RetryOnEintr([&] { return open(path.c_str(), kFlags); }));
+  writer = OpenPoolFd(path, kFlags);
   struct stat st;
   if (writer && (fstat(writer.get(), &st) == -1 || !IsPoolFileType(st.st_mode))) {
     writer.reset();
@@ -178,8 +190,7 @@ Result<PoolPtr> JoinFifo(const Auth& auth, ClientOptions options) {
     return Unusable("jobserver path " + path + " is not a FIFO");
   }
   // O_NONBLOCK: a blocking open of a FIFO whose server died waits forever.
-  UniqueFd read_fd(
-      RetryOnEintr([&] { return open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC); }));
+  UniqueFd read_fd = OpenPoolFd(path, O_RDONLY | O_NONBLOCK);
   if (!read_fd) {
     const int saved_errno = errno;
     return Unusable("cannot open jobserver FIFO " + path + ": " + strerror(saved_errno) +

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "jobserver/server.h"
 #include "jobserver/token.h"
 #include "jobserver/unique_fd.h"
+#include "tests/jobserver/scoped_closed_standard_fds.h"
 #include "tests/support/jobserver_printers.h"
 #include "tests/support/scoped_child.h"
 #include "tests/support/scoped_env.h"
@@ -34,6 +36,7 @@ using ::testing::HasSubstr;
 using tierun::test::BytesAvailable;
 using tierun::test::ReadAvailable;
 using tierun::test::ScopedChild;
+using tierun::test::ScopedClosedStandardFds;
 using tierun::test::ScopedEnv;
 using tierun::test::ScopedPipe;
 using tierun::test::ScopedTempDir;
@@ -474,6 +477,51 @@ TEST(ClientTest, RegularFileFdIsUnusable) {
   EXPECT_EQ(joined.error().kind, ErrorKind::kUnusable);
   EXPECT_THAT(joined.error().message, HasSubstr("not a pipe"));
   EXPECT_EQ(lseek(file.get(), 0, SEEK_CUR), 0);  // Nothing was read.
+}
+
+// Fds 0-2 in MAKEFLAGS are stdin, stdout and stderr, not a pool: whatever
+// prints a line would add tokens (a creator that ran with them closed).
+TEST(ClientTest, StandardFdsInMakeflagsAreUnusable) {
+  for (const auto& [read_fd, write_fd, name] :
+       {std::tuple{1, 2, "standard output"}, std::tuple{0, 9, "standard input"}}) {
+    ScopedPipe pool;
+    Result<Client> joined = Client::Join(PipeAuth(read_fd, write_fd), NoImplicitSlot());
+    ASSERT_FALSE(joined.ok());
+    EXPECT_EQ(joined.error().kind, ErrorKind::kUnusable);
+    EXPECT_THAT(joined.error().message, HasSubstr(std::string(name) + ", not a jobserver pool"));
+  }
+}
+
+// Joined with fds 0-2 closed, the client's own descriptions of the pool go
+// above them: a write end on fd 2 would take every warning as tokens.
+TEST(ClientTest, JoinedPoolFdsAreNeverStandardFds) {
+  ScopedPipe pool;
+  ASSERT_TRUE(WriteBytes(pool.write_fd(), "+"));
+  ServerOptions fifo;
+  fifo.style = ServerStyle::kFifo;
+  Result<Server> server = Server::Create(fifo);
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  std::vector<std::string> errors;
+  std::vector<int> landed;
+  {
+    ScopedClosedStandardFds closed;
+    std::vector<Client> clients;  // Alive while the standard fds are looked at.
+    for (const Auth& auth : {PipeAuth(pool.read_fd(), pool.write_fd()), server->auth()}) {
+      Result<Client> joined = Client::Join(auth, NoImplicitSlot());
+      if (!joined.ok()) {
+        errors.push_back(joined.error().message);
+        continue;
+      }
+      clients.push_back(std::move(*joined));
+      Token token = clients.back().TryAcquire();
+      if (!token.valid()) errors.push_back("no token from " + auth.auth_text);
+      token = Token();  // Given back: the FIFO's write end is opened now.
+    }
+    landed = ScopedClosedStandardFds::OpenOnes();
+  }
+  EXPECT_THAT(errors, ::testing::IsEmpty());
+  EXPECT_THAT(landed, ::testing::IsEmpty()) << "a pool fd is a standard fd";
+  EXPECT_EQ(BytesAvailable(pool.read_fd()), 1);
 }
 
 // A FIFO path that does not exist is unusable, and the message names it.

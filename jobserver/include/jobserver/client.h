@@ -5,11 +5,13 @@
 /// How it works:
 ///  1. Establishment. The parent advertises the pool in MAKEFLAGS (see
 ///     makeflags.h). Join() validates what is advertised -- the fds must be
-///     open and be pipes, the FIFO must exist -- and opens a *private* open
-///     file description for reading, so setting O_NONBLOCK never changes the
-///     mode another process sees (make <= 4.2 dies on EAGAIN; see the
-///     protocol reference, section 1.8). On Linux a pipe is reopened through
-///     /proc/self/fd/N; a FIFO is opened by path.
+///     open, above 2, and be pipes, the FIFO must exist -- and opens a
+///     *private* open file description for reading, so setting O_NONBLOCK
+///     never changes the mode another process sees (make <= 4.2 dies on
+///     EAGAIN; see the protocol reference, section 1.8). On Linux a pipe is
+///     reopened through /proc/self/fd/N; a FIFO is opened by path. The
+///     client's own fds never land on 0-2, even in a process that runs with
+///     them closed: a pool on stderr takes every line as tokens.
 ///  2. The implicit slot. The parent paid for this process before starting it,
 ///     so one job can always run without asking. TryAcquire() hands that slot
 ///     out first (unless ClientOptions::use_implicit_slot is false) and it is
