@@ -5,16 +5,20 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "jobserver/client.h"
 #include "pool.h"
+#include "standard_fds_posix.h"
 
 namespace jobserver {
 namespace {
@@ -22,34 +26,79 @@ namespace {
 constexpr const char* kAddPlusHint =
     "mark the make recipe with '+' or use $(MAKE) so make passes its jobserver";
 
-bool IsPoolFileType(mode_t mode) {
-  // A pipe or FIFO; CUSE jobservers (Gentoo's steve) are character devices.
-  return S_ISFIFO(mode) || S_ISCHR(mode) || S_ISSOCK(mode);
-}
+constexpr const char* kKnownDevices =
+    "known jobserver devices: /dev/steve and those listed in TIERUN_JOBSERVER_DEVICES";
 
 Error Unusable(const std::string& message) { return Error{ErrorKind::kUnusable, message}; }
 
-/// Checks an inherited pool fd: open (F_GETFD) and of a pool file type. A
-/// closed fd or one reused for a regular file means the parent did not pass
-/// its jobserver to us.
-Status CheckInheritedFd(const Auth& auth, int fd) {
+/// True when `rdev` is the device of one of the character devices at `paths`.
+bool IsKnownDevice(dev_t rdev, const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == rdev) return true;
+  }
+  return false;
+}
+
+/// A pipe, FIFO or socket, or a character device the options name as a pool.
+/// Only named devices: a terminal gives a keystroke as a token, /dev/zero
+/// endless tokens, and opening some devices is an act (a watchdog arms).
+bool IsPoolFile(const struct stat& st, const ClientOptions& options) {
+  if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) return true;
+  return S_ISCHR(st.st_mode) && IsKnownDevice(st.st_rdev, options.jobserver_devices);
+}
+
+/// What /proc says fd is open on ("/dev/pts/3"), for messages.
+std::string FdTarget(int fd) {
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  char target[4096];
+  const ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+  return n > 0 ? std::string(target, static_cast<size_t>(n)) : "an unknown file";
+}
+
+/// Why an inherited fd of the file type in `st` is not a pool.
+std::string WhyNotAPool(int fd, const struct stat& st) {
+  if (isatty(fd)) return "is a terminal (" + FdTarget(fd) + "), not a jobserver pool";
+  if (S_ISCHR(st.st_mode)) {
+    return "is the character device " + FdTarget(fd) + ", not a jobserver pool (" + kKnownDevices +
+           ")";
+  }
+  return "is not a pipe (the fd number was reused)";
+}
+
+/// Checks an inherited pool fd: above the standard fds, open (F_GETFD) and of
+/// a pool file type. A closed fd or one reused for a regular file, a terminal
+/// or a device means the parent did not pass its jobserver to us.
+Status CheckInheritedFd(const Auth& auth, int fd, const ClientOptions& options) {
   const std::string where = auth.variable.empty() ? "MAKEFLAGS" : auth.variable;
   const std::string what =
       "jobserver fd " + std::to_string(fd) + " from " + where + " (" + auth.auth_text + ")";
+  if (internal::IsStandardFd(fd)) {
+    // Whatever reads or writes it would take or add tokens.
+    return Unusable(what + " is " + internal::StandardFdName(fd) +
+                    ", not a jobserver pool (the pool's creator ran with it closed)");
+  }
   if (fcntl(fd, F_GETFD) == -1) return Unusable(what + " is not open: " + kAddPlusHint);
   struct stat st;
   if (fstat(fd, &st) == -1) return Unusable(what + " cannot be examined: " + kAddPlusHint);
-  if (!IsPoolFileType(st.st_mode)) {
-    return Unusable(what + " is not a pipe (the fd number was reused): " + kAddPlusHint);
+  if (!IsPoolFile(st, options)) {
+    return Unusable(what + " " + WhyNotAPool(fd, st) + ": " + kAddPlusHint);
   }
   return {};
+}
+
+/// Opens `path` as a pool fd: close-on-exec, never a controlling terminal,
+/// never on a standard fd (see standard_fds_posix.h). Invalid with errno.
+UniqueFd OpenPoolFd(const std::string& path, int flags) {
+  return internal::AboveStandardFds(
+      UniqueFd(RetryOnEintr([&] { return open(path.c_str(), flags | O_CLOEXEC | O_NOCTTY); })));
 }
 
 /// Opens a private description of an inherited pipe end, so that O_NONBLOCK
 /// is ours alone. Linux only: /proc/self/fd/N opens the pipe anew.
 Result<UniqueFd> ReopenInherited(int fd, int flags) {
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
-  UniqueFd reopened(RetryOnEintr([&] { return open(path.c_str(), flags | O_CLOEXEC); }));
+  UniqueFd reopened = OpenPoolFd(path, flags);
   if (!reopened) return SystemError("cannot reopen jobserver fd through " + path);
   return reopened;
 }
@@ -58,24 +107,38 @@ Result<UniqueFd> ReopenInherited(int fd, int flags) {
 /// Opened through /proc/self/fd/N, it is the FIFO we joined even when its
 /// path was deleted (the pool lives on while its server holds it open) or
 /// another file was put there. Where /proc is missing, the path, checked:
-/// a regular file swapped in for the FIFO must not collect our tokens.
+/// only the very file we read from may collect our tokens.
 UniqueFd OpenFifoWriter(int read_fd, const std::string& path) {
-  constexpr int kFlags = O_WRONLY | O_NONBLOCK | O_CLOEXEC;
-  const std::string ours = "/proc/self/fd/" + std::to_string(read_fd);
-  UniqueFd writer(RetryOnEintr([&] { return open(ours.c_str(), kFlags); }));
+  constexpr int kFlags = O_WRONLY | O_NONBLOCK;
+  UniqueFd writer = OpenPoolFd("/proc/self/fd/" + std::to_string(read_fd), kFlags);
   if (writer) return writer;
-  writer.reset(RetryOnEintr([&] { return open(path.c_str(), kFlags); }));
-  struct stat st;
-  if (writer && (fstat(writer.get(), &st) == -1 || !IsPoolFileType(st.st_mode))) {
-    writer.reset();
-    errno = EINVAL;
+  struct stat ours;
+  struct stat theirs;
+  auto same_file = [&] { return ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino; };
+  // Looked at before it is opened too: opening a device can be an act.
+  if (fstat(read_fd, &ours) == 0 && stat(path.c_str(), &theirs) == 0 && same_file()) {
+    writer = OpenPoolFd(path, kFlags);
+    if (writer && fstat(writer.get(), &theirs) == 0 && same_file()) return writer;
   }
-  return writer;
+  errno = EINVAL;
+  return UniqueFd();
 }
 
 using PoolPtr = std::unique_ptr<internal::Pool>;
 
 }  // namespace
+
+std::vector<std::string> KnownJobserverDevices() {
+  std::vector<std::string> devices = {"/dev/steve"};
+  const char* listed = getenv("TIERUN_JOBSERVER_DEVICES");
+  std::string_view rest = listed != nullptr ? listed : "";
+  while (!rest.empty()) {
+    const size_t colon = std::min(rest.find(':'), rest.size());
+    if (colon > 0) devices.emplace_back(rest.substr(0, colon));
+    rest.remove_prefix(std::min(colon + 1, rest.size()));
+  }
+  return devices;
+}
 
 namespace internal {
 
@@ -159,7 +222,7 @@ namespace {
 
 Result<PoolPtr> JoinPipe(const Auth& auth, ClientOptions options) {
   for (int fd : {auth.read_fd, auth.write_fd}) {
-    if (Status checked = CheckInheritedFd(auth, fd); !checked) return checked.error();
+    if (Status checked = CheckInheritedFd(auth, fd, options); !checked) return checked.error();
   }
   Result<UniqueFd> read_fd = ReopenInherited(auth.read_fd, O_RDONLY | O_NONBLOCK);
   if (!read_fd) return read_fd.error();
@@ -169,26 +232,32 @@ Result<PoolPtr> JoinPipe(const Auth& auth, ClientOptions options) {
                                           std::move(options));
 }
 
+/// Why the file at a `fifo:` path (of type `st`) is not a pool.
+Error NotAFifo(const std::string& path, const struct stat& st) {
+  if (S_ISCHR(st.st_mode)) {
+    return Unusable("jobserver path " + path +
+                    " is a character device, not a FIFO or a known jobserver device (" +
+                    kKnownDevices + ")");
+  }
+  return Unusable("jobserver path " + path + " is not a FIFO");
+}
+
 Result<PoolPtr> JoinFifo(const Auth& auth, ClientOptions options) {
   const std::string& path = auth.fifo_path;
   // Looked at before it is opened: MAKEFLAGS is input, and a path it names
-  // that is a regular file (or worse) is not ours to open.
+  // that is a regular file or an unknown device is not ours to open.
   struct stat st;
-  if (stat(path.c_str(), &st) == 0 && !IsPoolFileType(st.st_mode)) {
-    return Unusable("jobserver path " + path + " is not a FIFO");
-  }
+  if (stat(path.c_str(), &st) == 0 && !IsPoolFile(st, options)) return NotAFifo(path, st);
   // O_NONBLOCK: a blocking open of a FIFO whose server died waits forever.
-  UniqueFd read_fd(
-      RetryOnEintr([&] { return open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC); }));
+  UniqueFd read_fd = OpenPoolFd(path, O_RDONLY | O_NONBLOCK);
   if (!read_fd) {
     const int saved_errno = errno;
     return Unusable("cannot open jobserver FIFO " + path + ": " + strerror(saved_errno) +
                     (saved_errno == ENOENT ? " (was it deleted, or its TMPDIR cleaned?)" : ""));
   }
   // And after: it may have been swapped in between.
-  if (fstat(read_fd.get(), &st) == -1 || !IsPoolFileType(st.st_mode)) {
-    return Unusable("jobserver path " + path + " is not a FIFO");
-  }
+  if (fstat(read_fd.get(), &st) == -1) return SystemError("fstat " + path);
+  if (!IsPoolFile(st, options)) return NotAFifo(path, st);
   // No write end yet: Pool::Return opens one when it first gives a token back.
   return std::make_unique<internal::Pool>(auth, std::move(read_fd), UniqueFd(), std::move(options));
 }

@@ -18,6 +18,7 @@
 #include "fifo_cleanup_posix.h"
 #include "jobserver/server.h"
 #include "jobserver/unique_fd.h"
+#include "standard_fds_posix.h"
 
 extern char** environ;
 
@@ -72,6 +73,15 @@ Status Fill(int write_fd, int tokens, char byte) {
   return {};
 }
 
+/// Opens `path` close-on-exec, on an fd above the standard ones: a pool fd
+/// that is also stderr would take every line printed as tokens.
+Result<UniqueFd> OpenPoolFd(const std::string& path, int flags) {
+  UniqueFd fd = internal::AboveStandardFds(
+      UniqueFd(RetryOnEintr([&] { return open(path.c_str(), flags | O_CLOEXEC); })));
+  if (!fd) return SystemError("open " + path);
+  return fd;
+}
+
 Status CreateFifo(const ServerOptions& options, Server::State& state) {
   std::string pattern = TempDirectory(options) + "/tierun-jobserver-XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) {
@@ -82,10 +92,12 @@ Status CreateFifo(const ServerOptions& options, Server::State& state) {
   state.auth.fifo_path = path;  // From here on Shutdown() removes it.
   if (mkfifo(path.c_str(), 0600) == -1) return SystemError("mkfifo " + path);
   // Read side first and non-blocking, else opening would wait for a writer.
-  state.read_fd.reset(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (!state.read_fd) return SystemError("open " + path);
-  state.write_fd.reset(open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
-  if (!state.write_fd) return SystemError("open " + path + " for writing");
+  Result<UniqueFd> read_fd = OpenPoolFd(path, O_RDONLY | O_NONBLOCK);
+  if (!read_fd) return read_fd.error();
+  state.read_fd = std::move(*read_fd);
+  Result<UniqueFd> write_fd = OpenPoolFd(path, O_WRONLY | O_NONBLOCK);
+  if (!write_fd) return write_fd.error();
+  state.write_fd = std::move(*write_fd);
   state.cleanup_slot = internal::RegisterFifoForCleanup(path.c_str(), state.dir.c_str());
   state.auth.style = AuthStyle::kFifo;
   state.auth.auth_text = "fifo:" + path;
@@ -93,13 +105,18 @@ Status CreateFifo(const ServerOptions& options, Server::State& state) {
 }
 
 Status CreatePipe(Server::State& state) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) == -1) return SystemError("pipe2");
-  state.read_fd.reset(fds[0]);
-  state.write_fd.reset(fds[1]);
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) == -1) return SystemError("pipe2");
+  // Children inherit these numbers: never stdin, stdout or stderr.
+  state.read_fd = internal::AboveStandardFds(UniqueFd(pipe_fds[0]));
+  if (!state.read_fd) return SystemError("moving the pool's read end above fd 2");
+  state.write_fd = internal::AboveStandardFds(UniqueFd(pipe_fds[1]));
+  if (!state.write_fd) return SystemError("moving the pool's write end above fd 2");
+  const int fds[2] = {state.read_fd.get(), state.write_fd.get()};
   const std::string drain_path = "/proc/self/fd/" + std::to_string(fds[0]);
-  state.drain_fd.reset(open(drain_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (!state.drain_fd) return SystemError("open " + drain_path);
+  Result<UniqueFd> drain_fd = OpenPoolFd(drain_path, O_RDONLY | O_NONBLOCK);
+  if (!drain_fd) return drain_fd.error();
+  state.drain_fd = std::move(*drain_fd);
   state.auth.style = AuthStyle::kPipe;
   state.auth.read_fd = fds[0];
   state.auth.write_fd = fds[1];

@@ -1,12 +1,16 @@
 // tierun: tiers of agent processes under one GNU make jobserver limit.
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
 
+#include "jobserver/unique_fd.h"
 #include "src/commands.h"
 
 namespace tierun {
@@ -157,7 +161,30 @@ void AddReport(CLI::App& app, std::string& directory) {
   report->add_option("directory", directory, "results/<name>")->required();
 }
 
+/// Opens /dev/null on each of fds 0-2 that is closed. Run before anything
+/// opens an fd: the next pipe would land there, and a pool whose fds are also
+/// stdout and stderr (`tierun serve -j2 -- CMD >&- 2>&-` handed out
+/// --jobserver-auth=1,2) takes every line printed as tokens. Not close-on-exec:
+/// children get it as their own stdin, stdout or stderr. False on failure.
+bool OpenClosedStandardFds() {
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int flags = fd == STDIN_FILENO ? O_RDONLY : O_WRONLY;
+    // 0..fd-1 are open, so open() gives the lowest free fd: this one.
+    const int opened = jobserver::RetryOnEintr([&] { return open("/dev/null", flags); });
+    if (opened != fd) {
+      if (opened != -1) close(opened);
+      return false;
+    }
+  }
+  return true;
+}
+
 int Main(int argc, char** argv) {
+  if (!OpenClosedStandardFds()) {
+    perror("tierun: cannot open /dev/null on a closed standard fd");
+    return kExitInfrastructure;
+  }
   // A pool's reader may be gone; a failed write must be an error, not death.
   signal(SIGPIPE, SIG_IGN);
   // An inherited SIG_IGN would make the kernel reap our children itself, and

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The pool reaches end-of-file: the make that owned it is gone (every write
-# end of the pipe closed), or the advertised fds are /dev/null. tierun run
-# says so and goes on one agent at a time; it never hangs, even when no
-# paying parent gave it an implicit slot (here the test's shell starts it).
+# end of the pipe closed), or the advertised fds are on a jobserver device at
+# end of file (/dev/null listed in TIERUN_JOBSERVER_DEVICES stands in for a
+# dead /dev/steve; unlisted, /dev/null is refused: env_char_device_test.sh).
+# tierun run says so and goes on one agent at a time; it never hangs, even
+# when no paying parent gave it an implicit slot (the test's shell starts it).
 #
 # Found by this test: without a paying parent, tierun warned "continuing with
 # the implicit slot only", had no implicit slot, started nothing and waited
@@ -39,6 +41,6 @@ run_case dead-make
 exec 8<&- 9>&-
 
 exec 8</dev/null 9>/dev/null
-run_case dev-null
+TIERUN_JOBSERVER_DEVICES=/dev/null run_case dev-null
 exec 8<&- 9>&-
 echo "ok: a pool at end-of-file: a warning, one agent at a time, no hang"

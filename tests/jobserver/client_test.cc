@@ -1,9 +1,11 @@
 #include "jobserver/client.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -21,6 +24,7 @@
 #include "jobserver/server.h"
 #include "jobserver/token.h"
 #include "jobserver/unique_fd.h"
+#include "tests/jobserver/scoped_closed_standard_fds.h"
 #include "tests/support/jobserver_printers.h"
 #include "tests/support/scoped_child.h"
 #include "tests/support/scoped_env.h"
@@ -34,6 +38,7 @@ using ::testing::HasSubstr;
 using tierun::test::BytesAvailable;
 using tierun::test::ReadAvailable;
 using tierun::test::ScopedChild;
+using tierun::test::ScopedClosedStandardFds;
 using tierun::test::ScopedEnv;
 using tierun::test::ScopedPipe;
 using tierun::test::ScopedTempDir;
@@ -416,10 +421,13 @@ TEST(ClientTest, AcquireReportsPoolGone) {
   EXPECT_EQ(warnings.lines.size(), 1u);
 }
 
-// A character device at end of file (here /dev/null as a "FIFO") is a gone pool.
-TEST(ClientTest, CharacterDeviceAtEndOfFileIsGone) {
+// A known jobserver device at end of file (here /dev/null, listed as one) is
+// a gone pool.
+TEST(ClientTest, KnownDeviceAtEndOfFileIsGone) {
   Warnings warnings;
-  Client client = MustJoin(FifoAuth("/dev/null"), warnings.Options(false));
+  ClientOptions options = warnings.Options(false);
+  options.jobserver_devices = {"/dev/null"};
+  Client client = MustJoin(FifoAuth("/dev/null"), options);
   EXPECT_FALSE(client.TryAcquire().valid());
   EXPECT_TRUE(client.pool_gone());
   EXPECT_EQ(warnings.lines.size(), 1u);
@@ -474,6 +482,157 @@ TEST(ClientTest, RegularFileFdIsUnusable) {
   EXPECT_EQ(joined.error().kind, ErrorKind::kUnusable);
   EXPECT_THAT(joined.error().message, HasSubstr("not a pipe"));
   EXPECT_EQ(lseek(file.get(), 0, SEEK_CUR), 0);  // Nothing was read.
+}
+
+// Fds 0-2 in MAKEFLAGS are stdin, stdout and stderr, not a pool: whatever
+// prints a line would add tokens (a creator that ran with them closed).
+TEST(ClientTest, StandardFdsInMakeflagsAreUnusable) {
+  for (const auto& [read_fd, write_fd, name] :
+       {std::tuple{1, 2, "standard output"}, std::tuple{0, 9, "standard input"}}) {
+    ScopedPipe pool;
+    Result<Client> joined = Client::Join(PipeAuth(read_fd, write_fd), NoImplicitSlot());
+    ASSERT_FALSE(joined.ok());
+    EXPECT_EQ(joined.error().kind, ErrorKind::kUnusable);
+    EXPECT_THAT(joined.error().message, HasSubstr(std::string(name) + ", not a jobserver pool"));
+  }
+}
+
+// Joined with fds 0-2 closed, the client's own descriptions of the pool go
+// above them: a write end on fd 2 would take every warning as tokens.
+TEST(ClientTest, JoinedPoolFdsAreNeverStandardFds) {
+  ScopedPipe pool;
+  ASSERT_TRUE(WriteBytes(pool.write_fd(), "+"));
+  ServerOptions fifo;
+  fifo.style = ServerStyle::kFifo;
+  Result<Server> server = Server::Create(fifo);
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  std::vector<std::string> errors;
+  std::vector<int> landed;
+  {
+    ScopedClosedStandardFds closed;
+    std::vector<Client> clients;  // Alive while the standard fds are looked at.
+    for (const Auth& auth : {PipeAuth(pool.read_fd(), pool.write_fd()), server->auth()}) {
+      Result<Client> joined = Client::Join(auth, NoImplicitSlot());
+      if (!joined.ok()) {
+        errors.push_back(joined.error().message);
+        continue;
+      }
+      clients.push_back(std::move(*joined));
+      Token token = clients.back().TryAcquire();
+      if (!token.valid()) errors.push_back("no token from " + auth.auth_text);
+      token = Token();  // Given back: the FIFO's write end is opened now.
+    }
+    landed = ScopedClosedStandardFds::OpenOnes();
+  }
+  EXPECT_THAT(errors, ::testing::IsEmpty());
+  EXPECT_THAT(landed, ::testing::IsEmpty()) << "a pool fd is a standard fd";
+  EXPECT_EQ(BytesAvailable(pool.read_fd()), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Character devices: only known jobserver devices are pools.
+
+/// A pseudo-terminal pair: the master is the keyboard and the screen.
+class ScopedPty {
+ public:
+  ScopedPty() {
+    master_.reset(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!master_ || grantpt(master_.get()) != 0 || unlockpt(master_.get()) != 0) return;
+    path_ = ptsname(master_.get());
+    terminal_.reset(open(path_.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+    struct termios modes;
+    if (terminal_ && tcgetattr(terminal_.get(), &modes) == 0) {
+      modes.c_lflag &= ~static_cast<tcflag_t>(ECHO);  // The screen shows what is written only.
+      tcsetattr(terminal_.get(), TCSANOW, &modes);
+    }
+  }
+  bool ok() const { return terminal_.valid(); }
+  int master() const { return master_.get(); }
+  int terminal() const { return terminal_.get(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  UniqueFd master_;
+  UniqueFd terminal_;
+  std::string path_;
+};
+
+// Fds on a terminal are not a pool: the client must not wait for a keystroke
+// and take it as a token. A line typed before the join stays unread.
+TEST(ClientTest, TerminalFdIsUnusableAndNothingIsRead) {
+  ScopedPty pty;
+  ASSERT_TRUE(pty.ok());
+  // Typed: a line is waiting, once the terminal has passed it on.
+  ASSERT_TRUE(WriteBytes(pty.master(), "k\n"));
+  struct pollfd typed = {pty.terminal(), POLLIN, 0};
+  ASSERT_EQ(poll(&typed, 1, 10000), 1);
+  Result<Client> joined = Client::Join(PipeAuth(pty.terminal(), pty.terminal()), NoImplicitSlot());
+  ASSERT_FALSE(joined.ok());
+  EXPECT_EQ(joined.error().kind, ErrorKind::kUnusable);
+  EXPECT_THAT(joined.error().message, HasSubstr("is a terminal (" + pty.path() + ")"));
+  EXPECT_THAT(joined.error().message, HasSubstr("not a jobserver pool"));
+  EXPECT_EQ(ReadAvailable(pty.terminal()), "k\n");
+  EXPECT_EQ(BytesAvailable(pty.master()), 0) << "something was written to the screen";
+}
+
+// Character devices that are not jobserver devices are refused, as inherited
+// fds and as `fifo:` paths: /dev/zero would give endless tokens, /dev/null
+// none, a terminal a keystroke.
+TEST(ClientTest, UnknownCharacterDevicesAreUnusable) {
+  ScopedPty pty;
+  ASSERT_TRUE(pty.ok());
+  for (const std::string& path : {std::string("/dev/null"), std::string("/dev/zero"),
+                                  std::string("/dev/urandom"), pty.path()}) {
+    SCOPED_TRACE(path);
+    Result<Client> by_path = Client::Join(FifoAuth(path), NoImplicitSlot());
+    ASSERT_FALSE(by_path.ok());
+    EXPECT_EQ(by_path.error().kind, ErrorKind::kUnusable);
+    EXPECT_THAT(by_path.error().message,
+                HasSubstr("jobserver path " + path + " is a character device"));
+    EXPECT_THAT(by_path.error().message, HasSubstr("TIERUN_JOBSERVER_DEVICES"));
+
+    UniqueFd fd(open(path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    Result<Client> by_fd = Client::Join(PipeAuth(fd.get(), fd.get()), NoImplicitSlot());
+    ASSERT_FALSE(by_fd.ok());
+    EXPECT_EQ(by_fd.error().kind, ErrorKind::kUnusable);
+    EXPECT_THAT(by_fd.error().message, HasSubstr(path));
+    EXPECT_THAT(by_fd.error().message, HasSubstr("not a jobserver pool"));
+  }
+}
+
+// A device the options list is a pool (as Gentoo's steve at /dev/steve is):
+// /dev/zero listed gives a token of byte 0.
+TEST(ClientTest, ListedDeviceIsAPool) {
+  ClientOptions options = NoImplicitSlot();
+  options.jobserver_devices = {"/dev/does-not-exist", "/dev/zero"};
+  for (const bool by_path : {true, false}) {
+    UniqueFd fd(open("/dev/zero", O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    Result<Client> joined =
+        Client::Join(by_path ? FifoAuth("/dev/zero") : PipeAuth(fd.get(), fd.get()), options);
+    ASSERT_TRUE(joined.ok()) << joined.error().message;
+    Token token = joined->TryAcquire();
+    ASSERT_TRUE(token.valid());
+    EXPECT_EQ(token.byte(), 0);
+  }
+}
+
+// /dev/steve always; more from TIERUN_JOBSERVER_DEVICES, ':'-separated.
+TEST(ClientTest, KnownJobserverDevicesComeFromTheEnvironment) {
+  using Devices = std::vector<std::string>;
+  const std::vector<std::pair<const char*, Devices>> cases = {
+      {nullptr, {"/dev/steve"}},
+      {"", {"/dev/steve"}},
+      {"/dev/a", {"/dev/steve", "/dev/a"}},
+      {"/dev/a:/dev/b", {"/dev/steve", "/dev/a", "/dev/b"}},
+      {"::/dev/a::", {"/dev/steve", "/dev/a"}},
+  };
+  for (const auto& [value, expected] : cases) {
+    ScopedEnv env("TIERUN_JOBSERVER_DEVICES", value);
+    EXPECT_EQ(KnownJobserverDevices(), expected) << (value ? value : "(unset)");
+    EXPECT_EQ(ClientOptions().jobserver_devices, expected);
+  }
 }
 
 // A FIFO path that does not exist is unusable, and the message names it.

@@ -23,6 +23,7 @@
 #include "jobserver/makeflags.h"
 #include "jobserver/token.h"
 #include "jobserver/unique_fd.h"
+#include "tests/jobserver/scoped_closed_standard_fds.h"
 #include "tests/support/jobserver_printers.h"
 #include "tests/support/scoped_child.h"
 #include "tests/support/scoped_env.h"
@@ -41,6 +42,7 @@ using tierun::test::BytesAvailable;
 using tierun::test::DescribeStatus;
 using tierun::test::EnvChange;
 using tierun::test::ScopedChild;
+using tierun::test::ScopedClosedStandardFds;
 using tierun::test::ScopedEnv;
 using tierun::test::ScopedTempDir;
 using tierun::test::StatusFlags;
@@ -99,6 +101,43 @@ void ExpectSameAuth(const Auth& parsed, const Auth& advertised) {
   EXPECT_FALSE(parsed.disabled);
   EXPECT_FALSE(parsed.dry_run);
 }
+
+// ---------------------------------------------------------------------------
+// Pool fds never on stdin, stdout or stderr.
+
+class ServerStandardFdsTest : public ::testing::TestWithParam<ServerStyle> {};
+
+// Created with fds 0-2 closed, the pool takes none of them: children would
+// inherit a pool on their stdout (`tierun serve ... >&- 2>&-` handed out
+// --jobserver-auth=1,2, and one line printed became 19 tokens).
+TEST_P(ServerStandardFdsTest, NeverHandsOutAStandardFd) {
+  std::string error;
+  std::vector<int> landed;
+  std::vector<int> inheritable;
+  Auth auth;
+  {
+    ScopedClosedStandardFds closed;
+    Result<Server> server = Server::Create(Options(GetParam(), 3));
+    if (server.ok()) {
+      auth = server->auth();
+      inheritable = server->InheritableFds();
+    } else {
+      error = server.error().message;
+    }
+    landed = ScopedClosedStandardFds::OpenOnes();
+  }
+  ASSERT_EQ(error, "");
+  EXPECT_THAT(landed, IsEmpty()) << "a pool fd is a standard fd";
+  for (int fd : inheritable) EXPECT_GT(fd, 2);
+  if (GetParam() == ServerStyle::kPipe) {
+    EXPECT_GT(auth.read_fd, 2);
+    EXPECT_GT(auth.write_fd, 2);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Styles, ServerStandardFdsTest,
+                         ::testing::Values(ServerStyle::kPipe, ServerStyle::kFifo),
+                         [](const auto& info) { return std::string(ServerStyleName(info.param)); });
 
 // ---------------------------------------------------------------------------
 // N slots hold N-1 tokens, in both styles.

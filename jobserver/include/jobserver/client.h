@@ -5,11 +5,13 @@
 /// How it works:
 ///  1. Establishment. The parent advertises the pool in MAKEFLAGS (see
 ///     makeflags.h). Join() validates what is advertised -- the fds must be
-///     open and be pipes, the FIFO must exist -- and opens a *private* open
-///     file description for reading, so setting O_NONBLOCK never changes the
-///     mode another process sees (make <= 4.2 dies on EAGAIN; see the
-///     protocol reference, section 1.8). On Linux a pipe is reopened through
-///     /proc/self/fd/N; a FIFO is opened by path.
+///     open, above 2, and pipes, FIFOs or sockets; the FIFO must exist and be
+///     one -- and opens a *private* open file description for reading, so
+///     setting O_NONBLOCK never changes the mode another process sees (make
+///     <= 4.2 dies on EAGAIN; see the protocol reference, section 1.8). On
+///     Linux a pipe is reopened through /proc/self/fd/N; a FIFO is opened by
+///     path. The client's own fds never land on 0-2, even in a process that
+///     runs with them closed: a pool on stderr takes every line as tokens.
 ///  2. The implicit slot. The parent paid for this process before starting it,
 ///     so one job can always run without asking. TryAcquire() hands that slot
 ///     out first (unless ClientOptions::use_implicit_slot is false) and it is
@@ -18,6 +20,13 @@
 ///     byte goes back when the Token is destroyed -- to a FIFO through a write
 ///     end opened from our read end, so the FIFO's path deleted mid-run (a
 ///     cleaned TMPDIR) loses no token.
+///
+/// Character devices. One is a pool only when it is a known jobserver device
+/// (ClientOptions::jobserver_devices: Gentoo's CUSE jobserver /dev/steve and
+/// those listed in TIERUN_JOBSERVER_DEVICES), matched by device number. Any
+/// other -- a terminal hands out keystrokes as tokens, /dev/zero endless
+/// tokens, /dev/null none -- is kUnusable with a message that says what it
+/// is, and is never read (nor opened, when named by a `fifo:` path).
 ///
 /// Worked example: under `make -j8` a recipe that runs a tool built on this
 /// client gets its implicit slot plus up to 7 tokens, so it runs at most 8 jobs
@@ -33,12 +42,18 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "jobserver/error.h"
 #include "jobserver/makeflags.h"
 #include "jobserver/token.h"
 
 namespace jobserver {
+
+/// The character devices accepted as pools: /dev/steve (Gentoo's CUSE
+/// jobserver, "steve") and the paths in TIERUN_JOBSERVER_DEVICES, separated by
+/// ':'. Read from the environment when called.
+std::vector<std::string> KnownJobserverDevices();
 
 struct ClientOptions {
   /// Hand out the implicit slot before reading tokens. A process that
@@ -52,6 +67,9 @@ struct ClientOptions {
   bool one_slot_when_gone = false;
   /// Receives warnings (one line, no newline). Default: stderr.
   std::function<void(const std::string&)> warn;
+  /// Character devices that are pools, matched by device number. Any other
+  /// character device -- a terminal, /dev/null, /dev/zero -- is refused.
+  std::vector<std::string> jobserver_devices = KnownJobserverDevices();
 };
 
 /// Identifies a pool across processes: the device and inode of its read end.
