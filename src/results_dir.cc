@@ -80,6 +80,14 @@ std::pair<std::string, std::string> SetupLockPlace(std::string dir) {
 
 Result<UniqueFd> OpenLockFile(const std::string& path) { return OpenFile(path, O_RDWR | O_CREAT); }
 
+/// Takes the setup lock on `fd` (the file `path`), waiting for it.
+Status LockSetup(int fd, const std::string& path) {
+  if (jobserver::RetryOnEintr([&] { return flock(fd, LOCK_EX); }) == -1) {
+    return jobserver::SystemError("cannot lock " + path);
+  }
+  return {};
+}
+
 /// Locks `path` with `operation` (LOCK_EX or LOCK_SH) without waiting;
 /// kUnusable with `busy` when another open file description holds it.
 Result<UniqueFd> TryLock(const std::string& path, int operation, const std::string& busy) {
@@ -184,6 +192,9 @@ Status AddSelectionLocks(ResultsDirectory& results, const RunSelection& selectio
 /// A new directory (or one a runner left before plan.json was written).
 Result<ResultsDirectory> Create(const Plan& plan, const std::string& dir,
                                 const RunSelection& selection) {
+  // A confinement to `dir` from before --fresh moved it aside would lead
+  // MakeDirectories() to the old directory, through its descriptor.
+  if (Status lifted = ConfineWritesBelow(""); !lifted) return lifted.error();
   if (Status made = MakeDirectories(dir); !made) return made.error();
   if (Status confined = ConfineWritesBelow(dir); !confined) return confined.error();
   Result<UniqueFd> lock = LockSession(dir, selection);
@@ -268,7 +279,8 @@ std::string ExperimentDirectory(const Plan& plan) {
 
 bool RunIsComplete(const std::string& dir, const std::string& tier, const std::string& subtest,
                    int run) {
-  return Exists(RunDirectory(dir, tier, subtest, run) + "/report.json");
+  const Result<bool> exists = PathExists(RunDirectory(dir, tier, subtest, run) + "/report.json");
+  return exists && *exists;
 }
 
 Result<ResultsDirectory> PrepareResultsDirectory(const Plan& plan, bool fresh,
@@ -289,7 +301,13 @@ Result<ResultsDirectory> PrepareResultsDirectory(const Plan& plan, bool fresh,
   }
   Result<UniqueFd> setup = LockForUpdate(dir);
   if (!setup) return setup.error();
-  return PrepareLocked(plan, dir, fresh, selection);
+  Result<ResultsDirectory> results = PrepareLocked(plan, dir, fresh, selection);
+  if (!results) return results;
+  // Kept open, unlocked, for the rebuild of the reports at the end.
+  jobserver::RetryOnEintr([&] { return flock(setup->get(), LOCK_UN); });
+  results->setup_lock = std::move(*setup);
+  results->setup_lock_path = parent + "/" + lock_name;
+  return results;
 }
 
 Result<UniqueFd> LockForUpdate(const std::string& dir) {
@@ -298,10 +316,12 @@ Result<UniqueFd> LockForUpdate(const std::string& dir) {
   const std::string path = parent + "/" + name;
   Result<UniqueFd> fd = OpenLockFile(path);
   if (!fd) return fd.error();
-  if (jobserver::RetryOnEintr([&] { return flock(fd->get(), LOCK_EX); }) == -1) {
-    return jobserver::SystemError("cannot lock " + path);
-  }
+  if (Status locked = LockSetup(fd->get(), path); !locked) return locked.error();
   return fd;
+}
+
+Status RelockForUpdate(const ResultsDirectory& results) {
+  return LockSetup(results.setup_lock.get(), results.setup_lock_path);
 }
 
 std::vector<std::string> DescribePlanChanges(const json& before, const json& after, size_t limit) {

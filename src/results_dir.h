@@ -49,6 +49,11 @@ struct ResultsDirectory {
   bool resumed = false;
   std::vector<std::string> moved_aside;    ///< Incomplete runs, or the old directory.
   std::vector<jobserver::UniqueFd> locks;  ///< Held while the runner uses it.
+  /// The setup lock's file, opened once before any agent ran and unlocked
+  /// after setup: RelockForUpdate() takes it again through this descriptor,
+  /// whatever an agent has put at its path (or its directory's) meanwhile.
+  jobserver::UniqueFd setup_lock;
+  std::string setup_lock_path;
 };
 
 /// The directory `plan` writes to: <results>/<name>, absolute.
@@ -69,6 +74,10 @@ jobserver::Result<ResultsDirectory> PrepareResultsDirectory(
 /// across reading the run reports and writing the reports built from them,
 /// so the last runner to finish writes reports that count every run.
 jobserver::Result<jobserver::UniqueFd> LockForUpdate(const std::string& dir);
+
+/// Takes the setup lock of `results` again (see LockForUpdate()), through
+/// the descriptor PrepareResultsDirectory() opened.
+jobserver::Status RelockForUpdate(const ResultsDirectory& results);
 
 /// True when <dir>/<tier>/<subtest>/run_NN/report.json exists.
 bool RunIsComplete(const std::string& dir, const std::string& tier, const std::string& subtest,

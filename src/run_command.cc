@@ -106,28 +106,38 @@ bool AnyFailed(const Plan& plan, const RunSelection& selection, const PlanResult
 
 /// Rebuilds every report from the outcomes in `results` (those of `known`,
 /// a runner's own selection, are there already; the others are read) and
-/// prints report.md. Runners sharing `dir` take turns, so the last one
-/// counts every run. `any_failed`: whether a run of `selection` did not pass.
-int WriteAndPrintReports(const Plan& plan, const std::string& dir, const RunOptions& options,
-                         const RunSelection& selection, const RunSelection* known,
-                         PlanResults& results, bool* any_failed) {
-  Result<jobserver::UniqueFd> update = LockForUpdate(dir);
-  if (!update) Warn(update.error().message + "; rebuilding the reports without it");
+/// prints report.md; the caller holds the setup lock, so runners sharing
+/// `dir` take turns and the last one counts every run. `junit`: the
+/// directory of --junit FILE, opened before any agent ran. `any_failed`:
+/// whether a run of `selection` did not pass. Every write goes through
+/// descriptors opened at the start: when an agent (or anyone) has replaced
+/// `dir` meanwhile, that is said, with where the reports went, and the exit
+/// code is 3.
+int WriteAndPrintReports(const char* who, const Plan& plan, const std::string& dir,
+                         const HeldPath* junit, const RunSelection& selection,
+                         const RunSelection* known, PlanResults& results, bool* any_failed) {
   if (jobserver::Status read = ReadPlanResults(dir, plan, results, known); !read) {
-    fprintf(stderr, "%s: %s\n", kWho, read.error().message.c_str());
+    fprintf(stderr, "%s: %s\n", who, read.error().message.c_str());
     return kExitInfrastructure;
   }
   jobserver::Status written = WriteReports(dir, plan, results);
-  if (written && !options.junit_path.empty()) {
-    written = WriteJunitXml(options.junit_path, plan, results);
-  }
+  if (written && junit != nullptr) written = WriteJunitXml(*junit, plan, results);
   if (!written) {
-    fprintf(stderr, "%s: %s\n", kWho, written.error().message.c_str());
+    fprintf(stderr, "%s: %s\n", who, written.error().message.c_str());
     return kExitInfrastructure;
   }
   *any_failed = AnyFailed(plan, selection, results);
   printf("%s", RenderReportMarkdown(ComputeMetrics(plan, results)).c_str());
-  printf("\n(%s/report.md, report.json, junit.xml)\n", dir.c_str());
+  const std::optional<std::string> moved = ConfinementMoved();
+  printf("\n(%s/report.md, report.json, junit.xml)\n", moved ? moved->c_str() : dir.c_str());
+  if (moved) {
+    fprintf(stderr,
+            "%s: %s was replaced while tierun ran (the directory tierun opened is now %s); "
+            "the results and reports were written there, through the directory tierun opened, "
+            "never through %s\n",
+            who, dir.c_str(), moved->c_str(), dir.c_str());
+    return kExitInfrastructure;
+  }
   return kExitOk;
 }
 
@@ -149,6 +159,7 @@ struct Session {
   RunSelection selection;
   ResultsDirectory results;
   AgentPool pool;
+  std::optional<HeldPath> junit;  ///< --junit FILE's directory, opened now.
 };
 
 /// Loads and checks everything; on failure returns the exit code.
@@ -178,6 +189,15 @@ std::variant<Session, int> OpenSession(const RunOptions& options,
   for (const std::string& moved : results->moved_aside) {
     fprintf(stderr, "%s: moved aside: %s\n", kWho, moved.c_str());
   }
+  std::optional<HeldPath> junit;
+  if (!options.junit_path.empty()) {
+    Result<HeldPath> held = HoldParentDirectory(options.junit_path);
+    if (!held) {
+      fprintf(stderr, "%s: --junit: %s\n", kWho, held.error().message.c_str());
+      return kExitInfrastructure;
+    }
+    junit.emplace(std::move(*held));
+  }
   Result<std::optional<int>> ctest_slots =
       CTestResourceSlots(options.resource_type, ProcessEnvironment());
   if (!ctest_slots) {
@@ -191,7 +211,8 @@ std::variant<Session, int> OpenSession(const RunOptions& options,
     fprintf(stderr, "%s: cannot set up the jobserver: %s\n", kWho, pool.error().message.c_str());
     return kExitInfrastructure;
   }
-  return Session{std::move(*plan), std::move(*selection), std::move(*results), std::move(*pool)};
+  return Session{std::move(*plan), std::move(*selection), std::move(*results), std::move(*pool),
+                 std::move(junit)};
 }
 
 SchedulerOptions MakeSchedulerOptions(const RunOptions& options, AgentPool& pool) {
@@ -245,9 +266,12 @@ int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& sign
   // The selection's outcomes are all in `results` unless a report could not
   // be read at the start: then every report is read again, and the reports
   // say which one is wrong.
-  const int report_code =
-      WriteAndPrintReports(plan, dir, options, session.selection,
-                           read ? &session.selection : nullptr, results, &any_failed);
+  if (jobserver::Status locked = RelockForUpdate(session.results); !locked) {
+    Warn(locked.error().message + "; rebuilding the reports without it");
+  }
+  const int report_code = WriteAndPrintReports(
+      kWho, plan, dir, session.junit ? &*session.junit : nullptr, session.selection,
+      read ? &session.selection : nullptr, results, &any_failed);
   if (pool.server) {
     pool.client.reset();
     if (jobserver::Audit audit = pool.server->Shutdown(); !audit.clean()) {
@@ -289,9 +313,17 @@ int PrintResourceSpec(int slots, const std::string& type, const std::string& id)
 }
 
 int RebuildReport(const std::string& directory) {
+  constexpr const char* kReport = "tierun report";
+  // Opened once, first: the plan and the run reports are read, and the
+  // reports written, through this descriptor.
+  if (jobserver::Status confined = ConfineWritesBelow(directory); !confined) {
+    fprintf(stderr, "%s: %s (is it a results directory of tierun run?)\n", kReport,
+            confined.error().message.c_str());
+    return kExitUsage;
+  }
   Result<std::string> text = ReadWholeFile(directory + "/plan.json");
   if (!text) {
-    fprintf(stderr, "tierun report: %s (is it a results directory of tierun run?)\n",
+    fprintf(stderr, "%s: %s (is it a results directory of tierun run?)\n", kReport,
             text.error().message.c_str());
     return kExitUsage;
   }
@@ -301,17 +333,14 @@ int RebuildReport(const std::string& directory) {
           ? PlanFromJson(stored["plan"], directory + "/plan.json")
           : Result<Plan>(Error{ErrorKind::kInvalid, directory + "/plan.json: not a plan record"});
   if (!plan) {
-    fprintf(stderr, "tierun report: %s\n", plan.error().message.c_str());
+    fprintf(stderr, "%s: %s\n", kReport, plan.error().message.c_str());
     return kExitUsage;
   }
-  if (jobserver::Status confined = ConfineWritesBelow(directory); !confined) {
-    fprintf(stderr, "tierun report: %s\n", confined.error().message.c_str());
-    return kExitInfrastructure;
-  }
-  RunOptions options;
+  Result<jobserver::UniqueFd> update = LockForUpdate(directory);
+  if (!update) Warn(update.error().message + "; rebuilding the reports without it");
   PlanResults results(*plan);
   bool any_failed = false;
-  return WriteAndPrintReports(*plan, directory, options, RunSelection{}, nullptr, results,
+  return WriteAndPrintReports(kReport, *plan, directory, nullptr, RunSelection{}, nullptr, results,
                               &any_failed);
 }
 
