@@ -4,16 +4,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <utility>
 
 #include "src/atomic_file.h"
 #include "src/reports.h"
+#include "src/subprocess_posix.h"
 
 namespace tierun {
 namespace {
@@ -80,8 +86,72 @@ std::pair<std::string, std::string> SetupLockPlace(std::string dir) {
 
 Result<UniqueFd> OpenLockFile(const std::string& path) { return OpenFile(path, O_RDWR | O_CREAT); }
 
-/// Takes the setup lock on `fd` (the file `path`), waiting for it.
-Status LockSetup(int fd, const std::string& path) {
+/// The helper of WaitForLock(), between fork() and _exit(): blocks in
+/// flock() on the open file description it shares with its parent, so the
+/// lock it gets is the parent's, and says how that went on `report_fd`.
+[[noreturn]] void RunLockHelper(int lock_fd, int report_fd, pid_t parent) {
+  // Dies with its parent (a SIGKILLed runner must not leave it waiting), and
+  // holds none of the parent's other fds (a pipe whose reader waits for EOF).
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent) _exit(1);
+  const int low = std::min(lock_fd, report_fd);
+  const int high = std::max(lock_fd, report_fd);
+  if (low > 0) CloseRange(0, static_cast<unsigned>(low - 1));
+  CloseRange(static_cast<unsigned>(low + 1), static_cast<unsigned>(high - 1));
+  CloseRange(static_cast<unsigned>(high + 1), ~0u);
+  const char outcome =
+      jobserver::RetryOnEintr([&] { return flock(lock_fd, LOCK_EX); }) == 0 ? 'l' : 'e';
+  _exit(write(report_fd, &outcome, 1) == 1 ? 0 : 1);
+}
+
+/// Waits for the lock on `fd` while watching `signals`: flock() cannot be
+/// polled, and with the termination signals blocked (they are read from a
+/// signalfd) nothing would interrupt it, so a helper process blocks in it.
+Status WaitForLock(int fd, const std::string& path, ScopedSignalFd& signals, int* signal) {
+  int ends[2];
+  if (pipe2(ends, O_CLOEXEC) == -1) return jobserver::SystemError("pipe2");
+  UniqueFd report_read(ends[0]);
+  UniqueFd report_write(ends[1]);
+  const pid_t parent = getpid();
+  const pid_t helper = fork();
+  if (helper == -1) return jobserver::SystemError("fork");
+  if (helper == 0) RunLockHelper(fd, report_write.get(), parent);
+  report_write.reset();
+  const auto reap = [helper] {
+    jobserver::RetryOnEintr([&] { return waitpid(helper, nullptr, 0); });
+  };
+  while (true) {
+    struct pollfd fds[2] = {{signals.fd(), POLLIN, 0}, {report_read.get(), POLLIN, 0}};
+    if (poll(fds, 2, -1) == -1 && errno != EINTR) {
+      const Error error = jobserver::SystemError("poll");
+      kill(helper, SIGKILL);
+      reap();
+      return error;
+    }
+    if ((fds[0].revents & POLLIN) && (*signal = signals.Read()) != 0) {
+      kill(helper, SIGKILL);  // Its request dies with it; a lock it just got is let go.
+      reap();
+      jobserver::RetryOnEintr([&] { return flock(fd, LOCK_UN); });
+      return Error{ErrorKind::kCancelled, "interrupted while waiting for " + path};
+    }
+    if (fds[1].revents & (POLLIN | POLLHUP)) {
+      char outcome = 0;
+      const ssize_t n =
+          jobserver::RetryOnEintr([&] { return read(report_read.get(), &outcome, 1); });
+      reap();
+      if (n == 1 && outcome == 'l') return {};
+      return Error{ErrorKind::kSystem,
+                   "cannot lock " + path + " (the process waiting for it failed)"};
+    }
+  }
+}
+
+/// Takes the setup lock on `fd` (the file `path`), waiting for it as `wait`
+/// says.
+Status LockSetup(int fd, const std::string& path, const LockWait& wait) {
+  if (jobserver::RetryOnEintr([&] { return flock(fd, LOCK_EX | LOCK_NB); }) == 0) return {};
+  if (errno != EWOULDBLOCK) return jobserver::SystemError("cannot lock " + path);
+  if (wait.on_wait) wait.on_wait(path);
+  if (wait.signals != nullptr) return WaitForLock(fd, path, *wait.signals, wait.signal);
   if (jobserver::RetryOnEintr([&] { return flock(fd, LOCK_EX); }) == -1) {
     return jobserver::SystemError("cannot lock " + path);
   }
@@ -284,7 +354,8 @@ bool RunIsComplete(const std::string& dir, const std::string& tier, const std::s
 }
 
 Result<ResultsDirectory> PrepareResultsDirectory(const Plan& plan, bool fresh,
-                                                 const RunSelection& selection) {
+                                                 const RunSelection& selection,
+                                                 const LockWait& wait) {
   if (fresh && selection.scoped()) {
     return Error{ErrorKind::kInvalid,
                  "--fresh moves the whole results directory aside; it cannot be combined with "
@@ -299,7 +370,7 @@ Result<ResultsDirectory> PrepareResultsDirectory(const Plan& plan, bool fresh,
       !HoldsOnlyCreationLeftovers(dir)) {
     return NotMadeByTierun(dir);
   }
-  Result<UniqueFd> setup = LockForUpdate(dir);
+  Result<UniqueFd> setup = LockForUpdate(dir, wait);
   if (!setup) return setup.error();
   Result<ResultsDirectory> results = PrepareLocked(plan, dir, fresh, selection);
   if (!results) return results;
@@ -310,18 +381,18 @@ Result<ResultsDirectory> PrepareResultsDirectory(const Plan& plan, bool fresh,
   return results;
 }
 
-Result<UniqueFd> LockForUpdate(const std::string& dir) {
+Result<UniqueFd> LockForUpdate(const std::string& dir, const LockWait& wait) {
   const auto [parent, name] = SetupLockPlace(dir);
   if (Status made = MakeDirectories(parent); !made) return made.error();
   const std::string path = parent + "/" + name;
   Result<UniqueFd> fd = OpenLockFile(path);
   if (!fd) return fd.error();
-  if (Status locked = LockSetup(fd->get(), path); !locked) return locked.error();
+  if (Status locked = LockSetup(fd->get(), path, wait); !locked) return locked.error();
   return fd;
 }
 
-Status RelockForUpdate(const ResultsDirectory& results) {
-  return LockSetup(results.setup_lock.get(), results.setup_lock_path);
+Status RelockForUpdate(const ResultsDirectory& results, const LockWait& wait) {
+  return LockSetup(results.setup_lock.get(), results.setup_lock_path, wait);
 }
 
 std::vector<std::string> DescribePlanChanges(const json& before, const json& after, size_t limit) {

@@ -34,6 +34,7 @@
 /// has locked them, never those a concurrent runner may be running; and it
 /// refuses --fresh, which would move everybody's results aside.
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,7 @@
 #include "jobserver/unique_fd.h"
 #include "src/plan.h"
 #include "src/run_selection.h"
+#include "src/signals_posix.h"
 
 namespace tierun {
 
@@ -56,6 +58,17 @@ struct ResultsDirectory {
   std::string setup_lock_path;
 };
 
+/// How a runner waits for the setup lock when another runner holds it.
+struct LockWait {
+  /// A termination signal read from here ends the wait at once: an error of
+  /// kind kCancelled, with the signal's number in `*signal`. Null: wait until
+  /// the lock is free (a signal's default action still ends the process).
+  ScopedSignalFd* signals = nullptr;
+  int* signal = nullptr;
+  /// Called once, with the lock file's path, when the wait begins.
+  std::function<void(const std::string& lock_path)> on_wait;
+};
+
 /// The directory `plan` writes to: <results>/<name>, absolute.
 std::string ExperimentDirectory(const Plan& plan);
 
@@ -67,17 +80,22 @@ std::string ExperimentDirectory(const Plan& plan);
 /// this process's writes are confined below the directory
 /// (ConfineWritesBelow(), atomic_file.h).
 jobserver::Result<ResultsDirectory> PrepareResultsDirectory(
-    const Plan& plan, bool fresh, const RunSelection& selection = RunSelection{});
+    const Plan& plan, bool fresh, const RunSelection& selection = RunSelection{},
+    const LockWait& wait = {});
 
 /// Takes the setup lock of the results directory `dir`, waiting for it: while
 /// it is held, no other runner sets up `dir` or rebuilds its reports. Hold it
 /// across reading the run reports and writing the reports built from them,
 /// so the last runner to finish writes reports that count every run.
-jobserver::Result<jobserver::UniqueFd> LockForUpdate(const std::string& dir);
+/// The wait watches `wait.signals` in the same poll() as a helper process
+/// that blocks in flock(2) on our open file description (a lock it gets is
+/// ours): a signal kills the helper and ends the wait at once.
+jobserver::Result<jobserver::UniqueFd> LockForUpdate(const std::string& dir,
+                                                     const LockWait& wait = {});
 
 /// Takes the setup lock of `results` again (see LockForUpdate()), through
 /// the descriptor PrepareResultsDirectory() opened.
-jobserver::Status RelockForUpdate(const ResultsDirectory& results);
+jobserver::Status RelockForUpdate(const ResultsDirectory& results, const LockWait& wait = {});
 
 /// True when <dir>/<tier>/<subtest>/run_NN/report.json exists.
 bool RunIsComplete(const std::string& dir, const std::string& tier, const std::string& subtest,

@@ -31,12 +31,27 @@ using jobserver::Result;
 
 constexpr const char* kWho = "tierun run";
 
-void PrintDryRun(const Plan& plan, const std::string& dir, const RunSelection& selection) {
+/// Lists the runs that would start. A plan may hold a million runs, so a
+/// termination signal is looked for every kSignalCheckRuns runs: the dry run
+/// then stops, and the exit code is 128+N (0 when it went through).
+int PrintDryRun(const Plan& plan, const std::string& dir, const RunSelection& selection,
+                ScopedSignalFd& signals) {
+  constexpr int kSignalCheckRuns = 1024;
   int pending = 0;
   int complete = 0;
+  int until_check = kSignalCheckRuns;
   for (const Tier& tier : plan.tiers) {
     for (int run = 1; run <= tier.runs; ++run) {
       for (const std::string& subtest : tier.subtests) {
+        if (--until_check == 0) {
+          until_check = kSignalCheckRuns;
+          if (const int signal = signals.Read(); signal != 0) {
+            fflush(stdout);
+            fprintf(stderr, "%s: dry run interrupted by signal %d after %d runs\n", kWho, signal,
+                    pending + complete);
+            return 128 + signal;
+          }
+        }
         if (!selection.Has(tier.id, subtest, run)) continue;
         if (RunIsComplete(dir, tier.id, subtest, run)) {
           ++complete;
@@ -56,6 +71,18 @@ void PrintDryRun(const Plan& plan, const std::string& dir, const RunSelection& s
   }
   printf("%s: dry run: %d runs would start, %d already complete; nothing was started\n", kWho,
          pending, complete);
+  return kExitOk;
+}
+
+/// How `tierun run` waits for the setup lock: it says so, and a termination
+/// signal ends the wait at once (`*signal`).
+LockWait SetupLockWait(ScopedSignalFd& signals, int* signal) {
+  return LockWait{&signals, signal, [](const std::string& lock_path) {
+                    fprintf(stderr,
+                            "%s: waiting for %s: another tierun run is setting up this "
+                            "experiment or rebuilding its reports\n",
+                            kWho, lock_path.c_str());
+                  }};
 }
 
 ProgressMode ParseProgressMode(const std::string& text) {
@@ -178,10 +205,15 @@ std::variant<Session, int> OpenSession(const RunOptions& options,
     return kExitUsage;
   }
   if (options.dry_run || jobserver::DryRunRequested(env)) {
-    PrintDryRun(*plan, ExperimentDirectory(*plan), *selection);
-    return kExitOk;
+    return PrintDryRun(*plan, ExperimentDirectory(*plan), *selection, signals);
   }
-  Result<ResultsDirectory> results = PrepareResultsDirectory(*plan, options.fresh, *selection);
+  int setup_signal = 0;
+  Result<ResultsDirectory> results = PrepareResultsDirectory(*plan, options.fresh, *selection,
+                                                             SetupLockWait(signals, &setup_signal));
+  if (!results && setup_signal != 0) {
+    fprintf(stderr, "%s: %s; nothing was set up\n", kWho, results.error().message.c_str());
+    return 128 + setup_signal;
+  }
   if (!results) {
     fprintf(stderr, "%s: %s\n", kWho, results.error().message.c_str());
     return results.error().kind == ErrorKind::kSystem ? kExitInfrastructure : kExitUsage;
@@ -231,6 +263,24 @@ SchedulerOptions MakeSchedulerOptions(const RunOptions& options, AgentPool& pool
   return scheduler_options;
 }
 
+/// Takes the setup lock again and rebuilds the reports (WriteAndPrintReports).
+/// A signal while it waits for the lock ends the wait: every run report is
+/// written already, so the reports are left to the next runner or to
+/// `tierun report`, and `*signal` is set.
+int RebuildReports(const Session& session, ScopedSignalFd& signals, const RunSelection* known,
+                   PlanResults& results, bool* any_failed, int* signal) {
+  const std::string& dir = session.results.path;
+  jobserver::Status locked = RelockForUpdate(session.results, SetupLockWait(signals, signal));
+  if (!locked && *signal != 0) {
+    fprintf(stderr, "%s: %s; the reports were not rebuilt (tierun report %s rebuilds them)\n", kWho,
+            locked.error().message.c_str(), dir.c_str());
+    return kExitInfrastructure;
+  }
+  if (!locked) Warn(locked.error().message + "; rebuilding the reports without it");
+  return WriteAndPrintReports(kWho, session.plan, dir, session.junit ? &*session.junit : nullptr,
+                              session.selection, known, results, any_failed);
+}
+
 /// Runs the session's pending runs, writes the reports, audits our pool.
 int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& signals) {
   const Plan& plan = session.plan;
@@ -263,21 +313,19 @@ int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& sign
   const int stop = scheduler.Run(signals);
   progress.Close();
   bool any_failed = false;
+  int relock_signal = 0;
   // The selection's outcomes are all in `results` unless a report could not
   // be read at the start: then every report is read again, and the reports
   // say which one is wrong.
-  if (jobserver::Status locked = RelockForUpdate(session.results); !locked) {
-    Warn(locked.error().message + "; rebuilding the reports without it");
-  }
-  const int report_code = WriteAndPrintReports(
-      kWho, plan, dir, session.junit ? &*session.junit : nullptr, session.selection,
-      read ? &session.selection : nullptr, results, &any_failed);
+  const int report_code = RebuildReports(session, signals, read ? &session.selection : nullptr,
+                                         results, &any_failed, &relock_signal);
   if (pool.server) {
     pool.client.reset();
     if (jobserver::Audit audit = pool.server->Shutdown(); !audit.clean()) {
       Warn("jobserver audit: " + audit.Describe());
     }
   }
+  if (relock_signal != 0) return 128 + relock_signal;
   return RunExitCode(stop, report_code, any_failed, options);
 }
 
@@ -336,7 +384,13 @@ int RebuildReport(const std::string& directory) {
     fprintf(stderr, "%s: %s\n", kReport, plan.error().message.c_str());
     return kExitUsage;
   }
-  Result<jobserver::UniqueFd> update = LockForUpdate(directory);
+  const LockWait wait{nullptr, nullptr, [&](const std::string& lock_path) {
+                        fprintf(stderr,
+                                "%s: waiting for %s: a tierun run is setting up this experiment "
+                                "or rebuilding its reports\n",
+                                kReport, lock_path.c_str());
+                      }};
+  Result<jobserver::UniqueFd> update = LockForUpdate(directory, wait);
   if (!update) Warn(update.error().message + "; rebuilding the reports without it");
   PlanResults results(*plan);
   bool any_failed = false;

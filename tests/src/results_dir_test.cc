@@ -1,16 +1,19 @@
 #include "src/results_dir.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <vector>
 
 #include "src/atomic_file.h"
 #include "src/reports.h"
 #include "src/run_selection.h"
+#include "src/signals_posix.h"
 #include "tests/support/plan_builders.h"
 #include "tests/support/scoped_child.h"
 #include "tests/support/scoped_pipe.h"
@@ -299,6 +302,55 @@ TEST_F(ScopedResultsDirTest, SetupWaitsForTheSetupLock) {
   EXPECT_EQ(child.ReadLine(), "prepared");
   EXPECT_EQ(child.Wait(), 0);
   EXPECT_TRUE(Exists(dir_ + "/plan.json"));
+}
+
+/// In a forked child that blocks the termination signals (as tierun run
+/// does), waits for the setup lock of `dir` with them watched: prints
+/// "waiting" when the wait begins, then "locked" or "cancelled <signal>".
+test::ScopedChild WaitForSetupLockInChild(const std::string& dir, jobserver::UniqueFd& held) {
+  return test::ScopedChild::Fork([&] {
+    held.reset();  // The parent's open file description keeps the lock.
+    auto signals = ScopedSignalFd::BlockTerminationSignals();
+    if (!signals) return 1;
+    int signal = 0;
+    const LockWait wait{&*signals, &signal, [](const std::string&) {
+                          printf("waiting\n");
+                          fflush(stdout);
+                        }};
+    auto lock = LockForUpdate(dir, wait);
+    if (lock) printf("locked\n");
+    if (!lock) printf("%s %d\n", ErrorKindName(lock.error().kind), signal);
+    fflush(stdout);
+    return 0;
+  });
+}
+
+// SIGINT to a runner waiting for the setup lock ends the wait at once, the
+// lock still held by another: no busy wait, no wait for the holder.
+TEST_F(ScopedResultsDirTest, ASignalEndsTheWaitForTheSetupLock) {
+  auto update = LockForUpdate(dir_);
+  ASSERT_TRUE(update.ok()) << update.error().message;
+  test::ScopedChild child = WaitForSetupLockInChild(dir_, *update);
+  ASSERT_TRUE(child.started());
+  ASSERT_EQ(child.ReadLine(), "waiting");
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(child.pid(), SIGINT), 0);
+  EXPECT_EQ(child.ReadLine(), "cancelled 2");
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(1));
+  EXPECT_EQ(child.Wait(), 0);
+}
+
+// Waiting with the signals watched, the runner gets the lock once its holder
+// lets go.
+TEST_F(ScopedResultsDirTest, TheWaitForTheSetupLockEndsWhenItIsFree) {
+  auto update = LockForUpdate(dir_);
+  ASSERT_TRUE(update.ok()) << update.error().message;
+  test::ScopedChild child = WaitForSetupLockInChild(dir_, *update);
+  ASSERT_TRUE(child.started());
+  ASSERT_EQ(child.ReadLine(), "waiting");
+  update->reset();
+  EXPECT_EQ(child.ReadLine(), "locked");
+  EXPECT_EQ(child.Wait(), 0);
 }
 
 // A directory another runner is creating (tier directories made, plan.json
