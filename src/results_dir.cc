@@ -6,15 +6,23 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <set>
 #include <utility>
 
 #include "src/atomic_file.h"
@@ -45,10 +53,12 @@ std::string Absolute(const std::string& path) {
   return std::string(cwd) + "/" + path;
 }
 
-/// Renames `path` to the first free `path<infix>N`; returns the new name.
-Result<std::string> MoveAside(const std::string& path, const std::string& infix) {
+/// Renames `path` to the first free `base<infix>N` in the same directory
+/// (`base` defaults to `path`); returns the new name.
+Result<std::string> MoveAside(const std::string& path, const std::string& infix,
+                              const std::string& base = {}) {
   for (int n = 1; n < 10000; ++n) {
-    const std::string target = path + infix + std::to_string(n);
+    const std::string target = (base.empty() ? path : base) + infix + std::to_string(n);
     if (Exists(target)) continue;
     if (Status moved = RenameWithinDirectory(path, Basename(target)); !moved) {
       return Error{moved.error().kind, "cannot move " + path + " aside: " + moved.error().message};
@@ -232,19 +242,92 @@ Result<json> ReadPlanFile(const std::string& dir) {
   return parsed;
 }
 
-/// Moves every selected run directory without a report aside.
+/// The run number of "run_01" (exactly as RunDirectoryName() writes it).
+std::optional<int> ParseRunName(std::string_view name) {
+  if (!name.starts_with("run_")) return std::nullopt;
+  const std::string_view number = name.substr(4);
+  int run = 0;
+  const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), run);
+  if (error != std::errc() || end != number.data() + number.size() || run < 1 ||
+      RunDirectoryName(run) != name) {
+    return std::nullopt;
+  }
+  return run;
+}
+
+/// The run directories of one sub-test directory, by run number: finished
+/// or not (run_NN), and in progress when a runner stopped (.run_NN.*).
+struct SubtestListing {
+  std::set<int> visible;
+  std::vector<std::pair<int, std::string>> in_progress;
+};
+
+/// Lists `subtest_dir` (through the confinement); a missing one is empty.
+Result<SubtestListing> ListRunDirectories(const std::string& subtest_dir, int runs) {
+  SubtestListing listing;
+  Result<bool> exists = PathExists(subtest_dir);
+  if (!exists) return exists.error();
+  if (!*exists) return listing;  // No run of it has started yet.
+  Result<UniqueFd> fd = OpenDirectory(subtest_dir);
+  if (!fd) return fd.error();
+  std::unique_ptr<DIR, int (*)(DIR*)> stream(fdopendir(fd->release()), closedir);
+  if (!stream) return jobserver::SystemError("cannot list " + subtest_dir);
+  while (const struct dirent* entry = readdir(stream.get())) {
+    const std::string_view name = entry->d_name;
+    if (std::optional<int> run = ParseInProgressRunName(name); run && *run <= runs) {
+      listing.in_progress.emplace_back(*run, std::string(name));
+    } else if (std::optional<int> visible = ParseRunName(name); visible && *visible <= runs) {
+      listing.visible.insert(*visible);
+    }
+  }
+  return listing;
+}
+
+bool HoldsReport(const std::string& run_dir) {
+  const Result<bool> exists = PathExists(run_dir + "/report.json");
+  return exists && *exists;
+}
+
+/// Settles the selected runs of one sub-test directory for a new session:
+/// run_NN without a report is moved aside; a .run_NN.* with a report (a
+/// commit cut short) becomes run_NN; any other .run_NN.* is moved aside.
+/// Only selected runs: the others may be a concurrent runner's, at work.
+Status SettleSubtest(const std::string& subtest_dir, const Tier& tier, const std::string& subtest,
+                     const RunSelection& selection, std::vector<std::string>& moved) {
+  Result<SubtestListing> listing = ListRunDirectories(subtest_dir, tier.runs);
+  if (!listing) return listing.error();
+  for (const int run : listing->visible) {
+    const std::string run_dir = subtest_dir + "/" + RunDirectoryName(run);
+    if (!selection.Has(tier.id, subtest, run) || HoldsReport(run_dir)) continue;
+    Result<std::string> target = MoveAside(run_dir, ".incomplete.");
+    if (!target) return target.error();
+    moved.push_back(*target);
+  }
+  for (const auto& [run, name] : listing->in_progress) {
+    if (!selection.Has(tier.id, subtest, run)) continue;
+    const std::string run_dir = subtest_dir + "/" + name;
+    if (HoldsReport(run_dir)) {
+      if (Status committed = CommitRunDirectory(run_dir, run, &moved); !committed) return committed;
+      continue;
+    }
+    Result<std::string> target =
+        MoveAside(run_dir, ".incomplete.", subtest_dir + "/" + RunDirectoryName(run));
+    if (!target) return target.error();
+    moved.push_back(*target);
+  }
+  return {};
+}
+
+/// Settles the run directories of every selected run (SettleSubtest()).
 Result<std::vector<std::string>> MoveIncompleteRuns(const std::string& dir, const Plan& plan,
                                                     const RunSelection& selection) {
   std::vector<std::string> moved;
   for (const Tier& tier : plan.tiers) {
+    if (!selection.HasTier(tier.id)) continue;
     for (const std::string& subtest : tier.subtests) {
-      for (int run = 1; run <= tier.runs; ++run) {
-        if (!selection.Has(tier.id, subtest, run)) continue;
-        const std::string run_dir = RunDirectory(dir, tier.id, subtest, run);
-        if (!Exists(run_dir) || RunIsComplete(dir, tier.id, subtest, run)) continue;
-        Result<std::string> target = MoveAside(run_dir, ".incomplete.");
-        if (!target) return target.error();
-        moved.push_back(*target);
+      const std::string subtest_dir = dir + "/" + tier.id + "/" + subtest;
+      if (Status settled = SettleSubtest(subtest_dir, tier, subtest, selection, moved); !settled) {
+        return settled.error();
       }
     }
   }
@@ -345,6 +428,53 @@ Result<ResultsDirectory> PrepareLocked(const Plan& plan, const std::string& dir,
 
 std::string ExperimentDirectory(const Plan& plan) {
   return Absolute(plan.results_dir) + "/" + plan.name;
+}
+
+std::string NewInProgressRunName(int run) {
+  uint64_t random = 0;
+  // getrandom() of 8 bytes never returns short once the pool is ready; a
+  // failure leaves a name from the clock and pid, unique if predictable.
+  if (getrandom(&random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) {
+    random = static_cast<uint64_t>(time(nullptr)) << 20 ^ static_cast<uint64_t>(getpid());
+  }
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(random));
+  return "." + RunDirectoryName(run) + "." + hex;
+}
+
+std::optional<int> ParseInProgressRunName(std::string_view name) {
+  constexpr size_t kHexDigits = 16;
+  if (!name.starts_with(".run_") || name.size() < 5 + 1 + 1 + kHexDigits) return std::nullopt;
+  const std::string_view hex = name.substr(name.size() - kHexDigits);
+  if (name[name.size() - kHexDigits - 1] != '.' || !std::all_of(hex.begin(), hex.end(), [](char c) {
+        return isdigit(c) || (c >= 'a' && c <= 'f');
+      })) {
+    return std::nullopt;
+  }
+  return ParseRunName(name.substr(1, name.size() - kHexDigits - 2));
+}
+
+Status CommitRunDirectory(const std::string& run_dir, int run,
+                          std::vector<std::string>* moved_aside) {
+  const std::string parent = run_dir.substr(0, run_dir.rfind('/'));
+  const std::string name = run_dir.substr(run_dir.rfind('/') + 1);
+  const std::string final_name = RunDirectoryName(run);
+  Result<UniqueFd> fd = OpenDirectory(parent);
+  if (!fd) return fd.error();
+  for (int tries = 0; tries < 2; ++tries) {
+    if (renameat2(fd->get(), name.c_str(), fd->get(), final_name.c_str(), RENAME_NOREPLACE) == 0) {
+      return {};
+    }
+    if (errno != EEXIST && errno != ENOTEMPTY) {
+      return jobserver::SystemError("cannot rename " + run_dir + " to " + final_name);
+    }
+    // Not this runner's: it moved aside what was there when it set up.
+    Result<std::string> target = MoveAside(parent + "/" + final_name, ".incomplete.");
+    if (!target) return target.error();
+    if (moved_aside != nullptr) moved_aside->push_back(*target);
+  }
+  return Error{ErrorKind::kSystem, "cannot rename " + run_dir + " to " + final_name +
+                                       ": something keeps appearing there"};
 }
 
 bool RunIsComplete(const std::string& dir, const std::string& tier, const std::string& subtest,

@@ -10,6 +10,18 @@
 /// changed plan is refused with what changed; --fresh moves the whole old
 /// directory aside (results/<name>.old.1).
 ///
+/// While a run is in progress its directory has a hidden name nobody can
+/// predict, <tier>/<subtest>/.run_01.<16 hex digits> (TIERUN_RUN_DIR and
+/// {run_dir} name it, for every attempt and the judge of that run in one
+/// session); when the run completes, its report.json is written inside and
+/// the directory is renamed run_01: the rename is the commit, and what users
+/// and every report see is the same layout as ever. A process an attempt
+/// left behind (its agent SIGKILLed with a runner) that writes by that path
+/// later finds nothing there, or the directory moved aside, never the
+/// directory of another attempt. On resume, a .run_NN.* that holds a
+/// report.json is a completed run whose rename was cut short: the rename is
+/// finished; any other is incomplete and moved aside as run_NN.incomplete.N.
+///
 /// Many runners may share one directory when each runs a part of the plan
 /// (--tiers, --runs: one CTest test per tier or per run), so locks (flock(2),
 /// released by the kernel however a runner ends) decide who may use what:
@@ -35,7 +47,9 @@
 /// refuses --fresh, which would move everybody's results aside.
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "jobserver/error.h"
@@ -96,6 +110,22 @@ jobserver::Result<jobserver::UniqueFd> LockForUpdate(const std::string& dir,
 /// Takes the setup lock of `results` again (see LockForUpdate()), through
 /// the descriptor PrepareResultsDirectory() opened.
 jobserver::Status RelockForUpdate(const ResultsDirectory& results, const LockWait& wait = {});
+
+/// A new hidden name for run `run` while it is in progress: ".run_01." and
+/// 16 hex digits from getrandom(2).
+std::string NewInProgressRunName(int run);
+/// The run number of an in-progress name NewInProgressRunName() made, or
+/// nullopt for any other name (".run_01.lock" included).
+std::optional<int> ParseInProgressRunName(std::string_view name);
+
+/// Commits a completed run: renames the in-progress directory `run_dir`
+/// (which holds its report.json) to run_NN beside it, never over anything.
+/// Whatever already is at run_NN was not made by this runner (it locked the
+/// run and moved aside what was there at setup): it is moved aside first
+/// (run_NN.incomplete.N, never deleted) and its new name added to
+/// `moved_aside`.
+jobserver::Status CommitRunDirectory(const std::string& run_dir, int run,
+                                     std::vector<std::string>* moved_aside);
 
 /// True when <dir>/<tier>/<subtest>/run_NN/report.json exists.
 bool RunIsComplete(const std::string& dir, const std::string& tier, const std::string& subtest,

@@ -58,7 +58,9 @@ int PrintDryRun(const Plan& plan, const std::string& dir, const RunSelection& se
           continue;
         }
         ++pending;
-        const std::string run_dir = RunDirectory(dir, tier.id, subtest, run);
+        // The in-progress name's random part is chosen when the run starts.
+        const std::string run_dir =
+            dir + "/" + tier.id + "/" + subtest + "/." + RunDirectoryName(run) + ".<random>";
         std::string command;
         for (const std::string& word : tier.agent.argv) {
           command += " " + ExpandPlaceholders(word, {plan.name, tier.id, subtest,

@@ -75,6 +75,65 @@ TEST_F(ResultsDirTest, ResumeMovesIncompleteRunsAside) {
   EXPECT_EQ(results->moved_aside.size(), 1u);
 }
 
+// In-progress names: ".run_NN." and 16 hex digits, never guessed twice;
+// nothing else in a sub-test directory (the run locks above all) reads as one.
+TEST(InProgressRunNameTest, ParsesOnlyWhatItMakes) {
+  const std::string name = NewInProgressRunName(7);
+  EXPECT_THAT(name, ::testing::MatchesRegex("\\.run_07\\.[0-9a-f]{16}"));
+  EXPECT_EQ(ParseInProgressRunName(name), 7);
+  EXPECT_NE(NewInProgressRunName(7), name);
+  EXPECT_EQ(ParseInProgressRunName(".run_100.0123456789abcdef"), 100);
+  for (const char* other :
+       {".run_01.lock", "run_01", ".run_1.0123456789abcdef", ".run_01.0123456789ABCDEF",
+        ".run_01.0123456789abcde", ".run_01.0123456789abcdef0", ".run_00.0123456789abcdef",
+        "run_01.incomplete.1", ".run_01.0123456789abcdef.tmp"}) {
+    EXPECT_EQ(ParseInProgressRunName(other), std::nullopt) << other;
+  }
+}
+
+// A run whose report was written in its in-progress directory, the runner
+// killed before the rename: the resume finishes the rename, the run is done.
+TEST_F(ResultsDirTest, ResumeCommitsARunWhoseRenameWasCutShort) {
+  { ASSERT_TRUE(PrepareResultsDirectory(plan_, false).ok()); }
+  const std::string in_progress = dir_ + "/T0/a/" + NewInProgressRunName(1);
+  ASSERT_TRUE(WriteFileAtomically(in_progress + "/report.json", "{}").ok());
+  auto results = PrepareResultsDirectory(plan_, false);
+  ASSERT_TRUE(results.ok()) << results.error().message;
+  EXPECT_TRUE(RunIsComplete(dir_, "T0", "a", 1));
+  EXPECT_FALSE(Exists(in_progress));
+  EXPECT_THAT(results->moved_aside, ::testing::IsEmpty());
+}
+
+// Any other in-progress directory is incomplete: moved aside as run_NN's.
+TEST_F(ResultsDirTest, ResumeMovesAnInProgressRunAside) {
+  { ASSERT_TRUE(PrepareResultsDirectory(plan_, false).ok()); }
+  const std::string in_progress = dir_ + "/T0/a/" + NewInProgressRunName(2);
+  ASSERT_TRUE(WriteFileAtomically(in_progress + "/result.json", "{}").ok());
+  auto results = PrepareResultsDirectory(plan_, false);
+  ASSERT_TRUE(results.ok()) << results.error().message;
+  EXPECT_FALSE(Exists(in_progress));
+  EXPECT_FALSE(Exists(RunDirectory(dir_, "T0", "a", 2)));
+  EXPECT_TRUE(Exists(RunDirectory(dir_, "T0", "a", 2) + ".incomplete.1/result.json"));
+  EXPECT_THAT(results->moved_aside,
+              ::testing::ElementsAre(RunDirectory(dir_, "T0", "a", 2) + ".incomplete.1"));
+}
+
+// The commit never renames over anything: what is at run_NN already (here
+// planted) is moved aside first, and said.
+TEST_F(ResultsDirTest, CommitMovesWhatIsAtTheFinalNameAside) {
+  const std::string in_progress = dir_ + "/T0/a/" + NewInProgressRunName(1);
+  ASSERT_TRUE(WriteFileAtomically(in_progress + "/report.json", "mine").ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(RunDirectory(dir_, "T0", "a", 1) + "/report.json", "planted").ok());
+  std::vector<std::string> moved;
+  const jobserver::Status committed = CommitRunDirectory(in_progress, 1, &moved);
+  ASSERT_TRUE(committed.ok()) << committed.error().message;
+  EXPECT_EQ(*ReadWholeFile(RunDirectory(dir_, "T0", "a", 1) + "/report.json"), "mine");
+  EXPECT_EQ(*ReadWholeFile(RunDirectory(dir_, "T0", "a", 1) + ".incomplete.1/report.json"),
+            "planted");
+  EXPECT_THAT(moved, ::testing::ElementsAre(RunDirectory(dir_, "T0", "a", 1) + ".incomplete.1"));
+}
+
 // A changed plan is refused, naming the change and --fresh; nothing moves.
 TEST_F(ResultsDirTest, RefusesChangedPlan) {
   { ASSERT_TRUE(PrepareResultsDirectory(plan_, false).ok()); }
@@ -257,6 +316,22 @@ TEST_F(ScopedResultsDirTest, ScopedRunMovesAsideOnlyItsOwnIncompleteRuns) {
   EXPECT_THAT(tiers->moved_aside,
               ::testing::ElementsAre(RunDirectory(dir_, "T1", "x", 1) + ".incomplete.1"));
   EXPECT_TRUE(Exists(RunDirectory(dir_, "T0", "a", 1) + "/stdout.log"));
+}
+
+// A scoped runner leaves the in-progress directories of other runs alone: a
+// concurrent runner's agents are at work in them.
+TEST_F(ScopedResultsDirTest, ScopedRunLeavesOtherRunsInProgress) {
+  { ASSERT_TRUE(Prepare(RunSelection{}).ok()); }
+  const std::string mine = dir_ + "/T0/b/" + NewInProgressRunName(2);
+  const std::string theirs = dir_ + "/T0/b/" + NewInProgressRunName(1);
+  ASSERT_TRUE(MakeDirectories(mine).ok());
+  ASSERT_TRUE(MakeDirectories(theirs).ok());
+  auto runs = Prepare(Runs({"T0/b/2"}));
+  ASSERT_TRUE(runs.ok()) << runs.error().message;
+  EXPECT_THAT(runs->moved_aside,
+              ::testing::ElementsAre(RunDirectory(dir_, "T0", "b", 2) + ".incomplete.1"));
+  EXPECT_FALSE(Exists(mine));
+  EXPECT_TRUE(Exists(theirs));
 }
 
 // --fresh would move concurrent runners' results aside: refused when scoped.
