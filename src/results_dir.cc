@@ -283,6 +283,20 @@ Result<SubtestListing> ListRunDirectories(const std::string& subtest_dir, int ru
   return listing;
 }
 
+/// renameat2(RENAME_NOREPLACE) within `dir_fd`; where the filesystem does
+/// not offer it (EINVAL), a look and a plain rename: the run is locked by
+/// this runner, so only something planted could slip in between.
+int RenameNoReplace(int dir_fd, const std::string& from, const std::string& to) {
+  if (renameat2(dir_fd, from.c_str(), dir_fd, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL) return -1;
+  struct stat st;
+  if (fstatat(dir_fd, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    errno = EEXIST;
+    return -1;
+  }
+  return renameat(dir_fd, from.c_str(), dir_fd, to.c_str());
+}
+
 bool HoldsReport(const std::string& run_dir) {
   const Result<bool> exists = PathExists(run_dir + "/report.json");
   return exists && *exists;
@@ -462,9 +476,7 @@ Status CommitRunDirectory(const std::string& run_dir, int run,
   Result<UniqueFd> fd = OpenDirectory(parent);
   if (!fd) return fd.error();
   for (int tries = 0; tries < 2; ++tries) {
-    if (renameat2(fd->get(), name.c_str(), fd->get(), final_name.c_str(), RENAME_NOREPLACE) == 0) {
-      return {};
-    }
+    if (RenameNoReplace(fd->get(), name, final_name) == 0) return {};
     if (errno != EEXIST && errno != ENOTEMPTY) {
       return jobserver::SystemError("cannot rename " + run_dir + " to " + final_name);
     }
