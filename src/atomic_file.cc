@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <signal.h>
 #include <string.h>
@@ -57,12 +58,16 @@ Confinement& TheConfinement() {
   return confinement;
 }
 
-/// `path` relative to the confining directory, when it lies strictly below
-/// it; empty otherwise.
+/// `path` relative to the confining directory, when it lies below it; "."
+/// for the directory itself, which is reached through the descriptor opened
+/// once, never by its path again (an agent may have moved it away and put a
+/// symlink to anywhere at its name); empty for other paths.
 std::string_view BelowRoot(std::string_view path) {
   const Confinement& confinement = TheConfinement();
   if (!confinement.fd) return {};
   const std::string_view root = confinement.root;
+  while (path.size() > root.size() && path.back() == '/') path.remove_suffix(1);
+  if (path == root) return ".";
   if (path.size() <= root.size() + 1 || !path.starts_with(root) || path[root.size()] != '/') {
     return {};
   }
@@ -179,6 +184,32 @@ Error NotADirectory(const std::string& path) {
 
 }  // namespace
 
+std::optional<std::string> ConfinementMoved() {
+  const Confinement& confinement = TheConfinement();
+  if (!confinement.fd) return std::nullopt;
+  struct stat opened;
+  struct stat named;
+  if (fstat(confinement.fd.get(), &opened) == 0 && stat(confinement.root.c_str(), &named) == 0 &&
+      opened.st_dev == named.st_dev && opened.st_ino == named.st_ino) {
+    return std::nullopt;
+  }
+  // Where the directory is now, as the kernel knows it ("... (deleted)"
+  // once nothing names it any more).
+  char where[PATH_MAX];
+  const std::string link = "/proc/self/fd/" + std::to_string(confinement.fd.get());
+  const ssize_t n = readlink(link.c_str(), where, sizeof where - 1);
+  if (n <= 0) return std::string("an unknown place");
+  return std::string(where, static_cast<size_t>(n));
+}
+
+Result<bool> PathExists(const std::string& path) {
+  // O_PATH | O_NOFOLLOW opens a symlink itself: it exists, as lstat() says.
+  UniqueFd fd(OpenConfined(path, O_PATH, 0));
+  if (fd) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  return ConfinedError("cannot stat " + path);
+}
+
 Result<UniqueFd> OpenDirectory(const std::string& dir) {
   UniqueFd fd(OpenDirectoryFd(dir));
   if (!fd) return ConfinedError("cannot open directory " + dir);
@@ -186,7 +217,9 @@ Result<UniqueFd> OpenDirectory(const std::string& dir) {
 }
 
 Result<UniqueFd> MakeAndOpenDirectory(const std::string& path, LikelyDirectory likely) {
-  const bool confined = !BelowRoot(path).empty();
+  const std::string_view relative = BelowRoot(path);
+  if (relative == ".") return OpenDirectory(path);  // The confining directory exists.
+  const bool confined = !relative.empty();
   if (likely == LikelyDirectory::kExists || !confined) {
     // Most directories asked for exist already (a tier's, or a run's when
     // its report is written): open first...
@@ -301,11 +334,27 @@ void RemoveStaleTemporaries(const std::string& dir) {
   }
 }
 
+Result<HeldPath> HoldParentDirectory(const std::string& path) {
+  Result<UniqueFd> dir = MakeAndOpenDirectory(Parent(path));
+  if (!dir) return dir.error();
+  return HeldPath{std::move(*dir), path};
+}
+
 Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& path) {
   // The temporary is created, and renamed, in a descriptor of the directory:
   // once it is open, no symlink swapped in on the way can move the rename.
-  Result<UniqueFd> dir = MakeAndOpenDirectory(Parent(path));
-  if (!dir) return dir.error();
+  Result<HeldPath> held = HoldParentDirectory(path);
+  if (!held) return held.error();
+  return Create(std::move(*held));
+}
+
+Result<AtomicFileWriter> AtomicFileWriter::Create(const HeldPath& target) {
+  UniqueFd dir(RetryOnEintr([&] { return fcntl(target.dir.get(), F_DUPFD_CLOEXEC, 0); }));
+  if (!dir) return jobserver::SystemError("cannot duplicate the descriptor of " + target.path);
+  return Create(target.path, std::move(dir));
+}
+
+Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& path, UniqueFd dir) {
   // Runners sharing a results directory rewrite the same reports at once:
   // the pid keeps two processes, and the counter two writers in one process,
   // from sharing a temporary.
@@ -313,9 +362,9 @@ Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& path) {
   std::string temporary_name =
       Base(path) + ".tmp." + std::to_string(getpid()) + "." + std::to_string(serial++);
   Result<UniqueFd> fd =
-      CreateNewFileAt(dir->get(), temporary_name, Parent(path) + "/" + temporary_name);
+      CreateNewFileAt(dir.get(), temporary_name, Parent(path) + "/" + temporary_name);
   if (!fd) return fd.error();
-  return AtomicFileWriter(path, std::move(*dir), std::move(temporary_name), std::move(*fd));
+  return AtomicFileWriter(path, std::move(dir), std::move(temporary_name), std::move(*fd));
 }
 
 AtomicFileWriter::AtomicFileWriter(std::string path, UniqueFd dir, std::string temporary_name,
@@ -381,7 +430,7 @@ Status AppendLine(int fd, const std::string& path, std::string_view line) {
 }
 
 Result<std::string> ReadWholeFile(const std::string& path) {
-  UniqueFd fd(RetryOnEintr([&] { return open(path.c_str(), O_RDONLY | O_CLOEXEC); }));
+  UniqueFd fd(OpenConfined(path, O_RDONLY, 0, /*follow=*/true));
   if (!fd) {
     const int saved = errno;
     return Error{ErrorKind::kInvalid, path + ": " + strerror(saved)};

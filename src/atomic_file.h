@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,18 @@ namespace tierun {
 /// process-wide choice, like SetSyncWrites(), made before any thread starts;
 /// a later call replaces it, and an empty `dir` lifts it.
 jobserver::Status ConfineWritesBelow(const std::string& dir);
+
+/// When the path given to ConfineWritesBelow() no longer leads to the
+/// directory it opened (an agent moved it away and put a symlink to
+/// somewhere else at its name): where that directory is now
+/// (/proc/self/fd), which is where every write went. nullopt while the path
+/// still leads to it, or when nothing is confined.
+std::optional<std::string> ConfinementMoved();
+
+/// Whether something (a symlink included) is at `path`, confined as above.
+/// A missing file or directory on the way is false; other failures are
+/// errors.
+jobserver::Result<bool> PathExists(const std::string& path);
 
 /// Opens the directory `dir` (O_RDONLY | O_DIRECTORY), confined as above.
 jobserver::Result<jobserver::UniqueFd> OpenDirectory(const std::string& dir);
@@ -73,6 +86,16 @@ void RemoveStaleTemporaries(const std::string& dir);
 
 jobserver::Status WriteFileAtomically(const std::string& path, std::string_view content);
 
+/// A file to write later (as `tierun run --junit FILE` does at the end of a
+/// session) in a directory opened now: whatever is put at the directory's
+/// path in between (a symlink to somewhere else) does not move the write.
+struct HeldPath {
+  jobserver::UniqueFd dir;  ///< The parent directory of `path`.
+  std::string path;
+};
+/// Creates the missing parent directories of `path` and opens the last one.
+jobserver::Result<HeldPath> HoldParentDirectory(const std::string& path);
+
 /// WriteFileAtomically() in pieces, for a file not worth building in memory
 /// first (junit.xml has a line per run): Append() as often as needed, then
 /// Commit(). Destroyed uncommitted, or after an error, it removes its
@@ -81,6 +104,8 @@ class AtomicFileWriter {
  public:
   /// Creates the temporary (and the missing parent directories).
   static jobserver::Result<AtomicFileWriter> Create(const std::string& path);
+  /// The same in the directory held since HoldParentDirectory().
+  static jobserver::Result<AtomicFileWriter> Create(const HeldPath& target);
   AtomicFileWriter(AtomicFileWriter&&) = default;
   AtomicFileWriter& operator=(AtomicFileWriter&&) = delete;
   ~AtomicFileWriter();
@@ -93,6 +118,8 @@ class AtomicFileWriter {
  private:
   AtomicFileWriter(std::string path, jobserver::UniqueFd dir, std::string temporary_name,
                    jobserver::UniqueFd fd);
+  static jobserver::Result<AtomicFileWriter> Create(const std::string& path,
+                                                    jobserver::UniqueFd dir);
   void Flush();
 
   std::string path_;

@@ -1,8 +1,6 @@
 #include "src/reports.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <functional>
@@ -47,15 +45,6 @@ json TokensJson(const TokenCounts& tokens) {
 }
 
 // ---- reading ---------------------------------------------------------------
-
-/// Whether `path` exists; a missing file (or directory above it) is normal,
-/// any other reason stat() fails is not.
-Result<bool> FileExists(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0) return true;
-  if (errno == ENOENT || errno == ENOTDIR) return false;
-  return jobserver::SystemError("cannot stat " + path);
-}
 
 Result<RunRecord> ReadRunRecord(const std::string& path, const std::string& tier,
                                 const std::string& subtest, int run) {
@@ -271,7 +260,9 @@ Status ForEachRunReport(const std::string& experiment_dir, const Plan& plan, Ski
         if (skip(tier.id, subtest, run)) continue;
         const std::string path =
             RunDirectory(experiment_dir, tier.id, subtest, run) + "/report.json";
-        const Result<bool> exists = FileExists(path);
+        // Below the experiment directory, through its descriptor (PathExists):
+        // a runner reads the run reports of the directory it writes in.
+        const Result<bool> exists = PathExists(path);
         if (!exists) return exists.error();
         if (!*exists) continue;  // Not complete yet: nothing to read.
         Result<RunRecord> record = ReadRunRecord(path, tier.id, subtest, run);
@@ -386,7 +377,13 @@ std::string RenderJunitXml(const Plan& plan, const std::vector<RunRecord>& recor
 }
 
 Status WriteJunitXml(const std::string& path, const Plan& plan, const PlanResults& results) {
-  Result<AtomicFileWriter> writer = AtomicFileWriter::Create(path);
+  Result<HeldPath> target = HoldParentDirectory(path);
+  if (!target) return target.error();
+  return WriteJunitXml(*target, plan, results);
+}
+
+Status WriteJunitXml(const HeldPath& target, const Plan& plan, const PlanResults& results) {
+  Result<AtomicFileWriter> writer = AtomicFileWriter::Create(target);
   if (!writer) return writer.error();
   RenderJunit(plan, results, [&](std::string_view piece) { writer->Append(piece); });
   return writer->Commit();

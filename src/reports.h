@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jobserver/error.h"
+#include "src/atomic_file.h"
 #include "src/metrics.h"
 #include "src/plan.h"
 #include "src/plan_results.h"
@@ -62,6 +63,10 @@ std::string RenderJunitXml(const Plan& plan, const std::vector<RunRecord>& recor
 /// The same from a PlanResults table, streamed to `path` atomically (it has
 /// a line per run).
 jobserver::Status WriteJunitXml(const std::string& path, const Plan& plan,
+                                const PlanResults& results);
+/// The same into a directory opened earlier (`tierun run --junit FILE` opens
+/// FILE's directory before any agent starts).
+jobserver::Status WriteJunitXml(const HeldPath& target, const Plan& plan,
                                 const PlanResults& results);
 
 /// Writes every report above the run level, each atomically.

@@ -34,19 +34,36 @@ using jobserver::UniqueFd;
 
 constexpr const char* kWho = "tierun run";
 
-void PrintDryRun(const Plan& plan, const std::string& dir, const RunSelection& selection) {
+/// Lists the runs that would start. A plan may hold a million runs, so a
+/// termination signal is looked for every kSignalCheckRuns runs: the dry run
+/// then stops, and the exit code is 128+N (0 when it went through).
+int PrintDryRun(const Plan& plan, const std::string& dir, const RunSelection& selection,
+                ScopedSignalFd& signals) {
+  constexpr int kSignalCheckRuns = 1024;
   int pending = 0;
   int complete = 0;
+  int until_check = kSignalCheckRuns;
   for (const Tier& tier : plan.tiers) {
     for (int run = 1; run <= tier.runs; ++run) {
       for (const std::string& subtest : tier.subtests) {
+        if (--until_check == 0) {
+          until_check = kSignalCheckRuns;
+          if (const int signal = signals.Read(); signal != 0) {
+            fflush(stdout);
+            fprintf(stderr, "%s: dry run interrupted by signal %d after %d runs\n", kWho, signal,
+                    pending + complete);
+            return 128 + signal;
+          }
+        }
         if (!selection.Has(tier.id, subtest, run)) continue;
         if (RunIsComplete(dir, tier.id, subtest, run)) {
           ++complete;
           continue;
         }
         ++pending;
-        const std::string run_dir = RunDirectory(dir, tier.id, subtest, run);
+        // The in-progress name's random part is chosen when the run starts.
+        const std::string run_dir =
+            dir + "/" + tier.id + "/" + subtest + "/." + RunDirectoryName(run) + ".<random>";
         std::string command;
         for (const std::string& word : tier.agent.argv) {
           command += " " + ExpandPlaceholders(word, {plan.name, tier.id, subtest,
@@ -59,6 +76,18 @@ void PrintDryRun(const Plan& plan, const std::string& dir, const RunSelection& s
   }
   printf("%s: dry run: %d runs would start, %d already complete; nothing was started\n", kWho,
          pending, complete);
+  return kExitOk;
+}
+
+/// How `tierun run` waits for the setup lock: it says so, and a termination
+/// signal ends the wait at once (`*signal`).
+LockWait SetupLockWait(ScopedSignalFd& signals, int* signal) {
+  return LockWait{&signals, signal, [](const std::string& lock_path) {
+                    fprintf(stderr,
+                            "%s: waiting for %s: another tierun run is setting up this "
+                            "experiment or rebuilding its reports\n",
+                            kWho, lock_path.c_str());
+                  }};
 }
 
 ProgressMode ParseProgressMode(const std::string& text) {
@@ -109,28 +138,38 @@ bool AnyFailed(const Plan& plan, const RunSelection& selection, const PlanResult
 
 /// Rebuilds every report from the outcomes in `results` (those of `known`,
 /// a runner's own selection, are there already; the others are read) and
-/// prints report.md. Runners sharing `dir` take turns, so the last one
-/// counts every run. `any_failed`: whether a run of `selection` did not pass.
-int WriteAndPrintReports(const Plan& plan, const std::string& dir, const RunOptions& options,
-                         const RunSelection& selection, const RunSelection* known,
-                         PlanResults& results, bool* any_failed) {
-  Result<jobserver::UniqueFd> update = LockForUpdate(dir);
-  if (!update) Warn(update.error().message + "; rebuilding the reports without it");
+/// prints report.md; the caller holds the setup lock, so runners sharing
+/// `dir` take turns and the last one counts every run. `junit`: the
+/// directory of --junit FILE, opened before any agent ran. `any_failed`:
+/// whether a run of `selection` did not pass. Every write goes through
+/// descriptors opened at the start: when an agent (or anyone) has replaced
+/// `dir` meanwhile, that is said, with where the reports went, and the exit
+/// code is 3.
+int WriteAndPrintReports(const char* who, const Plan& plan, const std::string& dir,
+                         const HeldPath* junit, const RunSelection& selection,
+                         const RunSelection* known, PlanResults& results, bool* any_failed) {
   if (jobserver::Status read = ReadPlanResults(dir, plan, results, known); !read) {
-    fprintf(stderr, "%s: %s\n", kWho, read.error().message.c_str());
+    fprintf(stderr, "%s: %s\n", who, read.error().message.c_str());
     return kExitInfrastructure;
   }
   jobserver::Status written = WriteReports(dir, plan, results);
-  if (written && !options.junit_path.empty()) {
-    written = WriteJunitXml(options.junit_path, plan, results);
-  }
+  if (written && junit != nullptr) written = WriteJunitXml(*junit, plan, results);
   if (!written) {
-    fprintf(stderr, "%s: %s\n", kWho, written.error().message.c_str());
+    fprintf(stderr, "%s: %s\n", who, written.error().message.c_str());
     return kExitInfrastructure;
   }
   *any_failed = AnyFailed(plan, selection, results);
   printf("%s", RenderReportMarkdown(ComputeMetrics(plan, results)).c_str());
-  printf("\n(%s/report.md, report.json, junit.xml)\n", dir.c_str());
+  const std::optional<std::string> moved = ConfinementMoved();
+  printf("\n(%s/report.md, report.json, junit.xml)\n", moved ? moved->c_str() : dir.c_str());
+  if (moved) {
+    fprintf(stderr,
+            "%s: %s was replaced while tierun ran (the directory tierun opened is now %s); "
+            "the results and reports were written there, through the directory tierun opened, "
+            "never through %s\n",
+            who, dir.c_str(), moved->c_str(), dir.c_str());
+    return kExitInfrastructure;
+  }
   return kExitOk;
 }
 
@@ -152,6 +191,7 @@ struct Session {
   RunSelection selection;
   ResultsDirectory results;
   AgentPool pool;
+  std::optional<HeldPath> junit;  ///< --junit FILE's directory, opened now.
 };
 
 /// Loads and checks everything; on failure returns the exit code.
@@ -170,16 +210,30 @@ std::variant<Session, int> OpenSession(const RunOptions& options,
     return kExitUsage;
   }
   if (options.dry_run || jobserver::DryRunRequested(env)) {
-    PrintDryRun(*plan, ExperimentDirectory(*plan), *selection);
-    return kExitOk;
+    return PrintDryRun(*plan, ExperimentDirectory(*plan), *selection, signals);
   }
-  Result<ResultsDirectory> results = PrepareResultsDirectory(*plan, options.fresh, *selection);
+  int setup_signal = 0;
+  Result<ResultsDirectory> results = PrepareResultsDirectory(*plan, options.fresh, *selection,
+                                                             SetupLockWait(signals, &setup_signal));
+  if (!results && setup_signal != 0) {
+    fprintf(stderr, "%s: %s; nothing was set up\n", kWho, results.error().message.c_str());
+    return 128 + setup_signal;
+  }
   if (!results) {
     fprintf(stderr, "%s: %s\n", kWho, results.error().message.c_str());
     return results.error().kind == ErrorKind::kSystem ? kExitInfrastructure : kExitUsage;
   }
   for (const std::string& moved : results->moved_aside) {
     fprintf(stderr, "%s: moved aside: %s\n", kWho, moved.c_str());
+  }
+  std::optional<HeldPath> junit;
+  if (!options.junit_path.empty()) {
+    Result<HeldPath> held = HoldParentDirectory(options.junit_path);
+    if (!held) {
+      fprintf(stderr, "%s: --junit: %s\n", kWho, held.error().message.c_str());
+      return kExitInfrastructure;
+    }
+    junit.emplace(std::move(*held));
   }
   Result<std::optional<int>> ctest_slots =
       CTestResourceSlots(options.resource_type, ProcessEnvironment());
@@ -194,7 +248,8 @@ std::variant<Session, int> OpenSession(const RunOptions& options,
     fprintf(stderr, "%s: cannot set up the jobserver: %s\n", kWho, pool.error().message.c_str());
     return kExitInfrastructure;
   }
-  return Session{std::move(*plan), std::move(*selection), std::move(*results), std::move(*pool)};
+  return Session{std::move(*plan), std::move(*selection), std::move(*results), std::move(*pool),
+                 std::move(junit)};
 }
 
 SchedulerOptions MakeSchedulerOptions(const RunOptions& options, AgentPool& pool) {
@@ -211,6 +266,24 @@ SchedulerOptions MakeSchedulerOptions(const RunOptions& options, AgentPool& pool
     scheduler_options.inherit_fds = {pool.client->auth().read_fd, pool.client->auth().write_fd};
   }
   return scheduler_options;
+}
+
+/// Takes the setup lock again and rebuilds the reports (WriteAndPrintReports).
+/// A signal while it waits for the lock ends the wait: every run report is
+/// written already, so the reports are left to the next runner or to
+/// `tierun report`, and `*signal` is set.
+int RebuildReports(const Session& session, ScopedSignalFd& signals, const RunSelection* known,
+                   PlanResults& results, bool* any_failed, int* signal) {
+  const std::string& dir = session.results.path;
+  jobserver::Status locked = RelockForUpdate(session.results, SetupLockWait(signals, signal));
+  if (!locked && *signal != 0) {
+    fprintf(stderr, "%s: %s; the reports were not rebuilt (tierun report %s rebuilds them)\n", kWho,
+            locked.error().message.c_str(), dir.c_str());
+    return kExitInfrastructure;
+  }
+  if (!locked) Warn(locked.error().message + "; rebuilding the reports without it");
+  return WriteAndPrintReports(kWho, session.plan, dir, session.junit ? &*session.junit : nullptr,
+                              session.selection, known, results, any_failed);
 }
 
 /// Runs the session's pending runs, writes the reports, audits our pool.
@@ -261,18 +334,19 @@ int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& sign
   ForgetSession(experiment.get());
   progress.Close();
   bool any_failed = false;
+  int relock_signal = 0;
   // The selection's outcomes are all in `results` unless a report could not
   // be read at the start: then every report is read again, and the reports
   // say which one is wrong.
-  const int report_code =
-      WriteAndPrintReports(plan, dir, options, session.selection,
-                           read ? &session.selection : nullptr, results, &any_failed);
+  const int report_code = RebuildReports(session, signals, read ? &session.selection : nullptr,
+                                         results, &any_failed, &relock_signal);
   if (pool.server) {
     pool.client.reset();
     if (jobserver::Audit audit = pool.server->Shutdown(); !audit.clean()) {
       Warn("jobserver audit: " + audit.Describe());
     }
   }
+  if (relock_signal != 0) return 128 + relock_signal;
   return RunExitCode(stop, report_code, any_failed, options);
 }
 
@@ -308,9 +382,17 @@ int PrintResourceSpec(int slots, const std::string& type, const std::string& id)
 }
 
 int RebuildReport(const std::string& directory) {
+  constexpr const char* kReport = "tierun report";
+  // Opened once, first: the plan and the run reports are read, and the
+  // reports written, through this descriptor.
+  if (jobserver::Status confined = ConfineWritesBelow(directory); !confined) {
+    fprintf(stderr, "%s: %s (is it a results directory of tierun run?)\n", kReport,
+            confined.error().message.c_str());
+    return kExitUsage;
+  }
   Result<std::string> text = ReadWholeFile(directory + "/plan.json");
   if (!text) {
-    fprintf(stderr, "tierun report: %s (is it a results directory of tierun run?)\n",
+    fprintf(stderr, "%s: %s (is it a results directory of tierun run?)\n", kReport,
             text.error().message.c_str());
     return kExitUsage;
   }
@@ -320,17 +402,20 @@ int RebuildReport(const std::string& directory) {
           ? PlanFromJson(stored["plan"], directory + "/plan.json")
           : Result<Plan>(Error{ErrorKind::kInvalid, directory + "/plan.json: not a plan record"});
   if (!plan) {
-    fprintf(stderr, "tierun report: %s\n", plan.error().message.c_str());
+    fprintf(stderr, "%s: %s\n", kReport, plan.error().message.c_str());
     return kExitUsage;
   }
-  if (jobserver::Status confined = ConfineWritesBelow(directory); !confined) {
-    fprintf(stderr, "tierun report: %s\n", confined.error().message.c_str());
-    return kExitInfrastructure;
-  }
-  RunOptions options;
+  const LockWait wait{nullptr, nullptr, [&](const std::string& lock_path) {
+                        fprintf(stderr,
+                                "%s: waiting for %s: a tierun run is setting up this experiment "
+                                "or rebuilding its reports\n",
+                                kReport, lock_path.c_str());
+                      }};
+  Result<jobserver::UniqueFd> update = LockForUpdate(directory, wait);
+  if (!update) Warn(update.error().message + "; rebuilding the reports without it");
   PlanResults results(*plan);
   bool any_failed = false;
-  return WriteAndPrintReports(*plan, directory, options, RunSelection{}, nullptr, results,
+  return WriteAndPrintReports(kReport, *plan, directory, nullptr, RunSelection{}, nullptr, results,
                               &any_failed);
 }
 

@@ -12,6 +12,7 @@
 
 #include "src/atomic_file.h"
 #include "src/reports.h"
+#include "src/results_dir.h"
 
 namespace tierun {
 
@@ -80,8 +81,13 @@ Scheduler::Scheduler(const Plan& plan, std::string experiment_dir, WorkQueue& qu
 
 Scheduler::~Scheduler() = default;
 
-std::string Scheduler::RunDir(const RunKey& key) const {
-  return RunDirectory(experiment_dir_, plan_.tiers[key.tier].id, key.subtest, key.run);
+const std::string& Scheduler::RunDir(const RunKey& key) {
+  auto [found, added] = run_dirs_.try_emplace({key.tier, key.subtest, key.run});
+  if (added) {
+    found->second = experiment_dir_ + "/" + plan_.tiers[key.tier].id + "/" + key.subtest + "/" +
+                    NewInProgressRunName(key.run);
+  }
+  return found->second;
 }
 
 JsonLine Scheduler::Describe(const RunKey& key) const {
@@ -317,14 +323,23 @@ void Scheduler::Complete(const RunKey& key, RunRecord record) {
   record.tier = plan_.tiers[key.tier].id;
   record.subtest = key.subtest;
   record.run = key.run;
-  const std::string path = RunDir(key) + "/report.json";
-  jobserver::Status written = WriteFileAtomically(path, RunRecordText(record) + "\n");
+  const std::string run_dir = RunDir(key);
+  jobserver::Status written =
+      WriteFileAtomically(run_dir + "/report.json", RunRecordText(record) + "\n");
+  // The rename to run_NN is the commit (results_dir.h): a process the agent
+  // left behind, writing by the old path, finds nothing there from now on.
+  std::vector<std::string> moved_aside;
+  if (written) written = CommitRunDirectory(run_dir, key.run, &moved_aside);
+  for (const std::string& moved : moved_aside) {
+    progress_.Warn("tierun: " + moved + ": moved aside, it was not made by this runner");
+  }
   if (!written) {
     // Without its report a run is not done; stop rather than lose results.
     progress_.Warn("tierun: " + written.error().message + "; stopping");
     Stop(kStopForFailure);
     return;
   }
+  run_dirs_.erase({key.tier, key.subtest, key.run});
   queue_.Finish(key);
   JsonLine fields = Describe(key);
   fields.AddString("status", record.status).AddBool("passed", record.passed);

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -123,7 +124,10 @@ class Scheduler {
   int PollTimeoutMs(Clock::time_point now) const;
   bool CanLaunch(Clock::time_point now) const;
   bool HasStartableWork(Clock::time_point now) const;
-  std::string RunDir(const RunKey& key) const;
+  /// The run's directory while it is in progress: a hidden name chosen at
+  /// its first launch in this session and kept for its retries and judge
+  /// (results_dir.h); Complete() renames it to run_NN.
+  const std::string& RunDir(const RunKey& key);
   /// The run's tier, subtest, run and attempt, to start a journal line.
   JsonLine Describe(const RunKey& key) const;
 
@@ -148,6 +152,8 @@ class Scheduler {
   int stop_signal_ = 0;
   bool killing_ = false;           ///< A second signal came: SIGKILL, no grace.
   bool shared_slot_busy_ = false;  ///< An agent of ours runs on options_.shared_slot.
+  /// RunDir() of each run launched and not yet complete, by (tier, subtest, run).
+  std::map<std::tuple<size_t, std::string, int>, std::string> run_dirs_;
 };
 
 }  // namespace tierun

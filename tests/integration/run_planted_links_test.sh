@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # An agent that plants things in the results tree for the runs after it
 # (agents share the tree with the runner, and one may be hostile or buggy):
-# - a FIFO where the next run's stdout.log goes, which would hold the
-#   launcher in open() for good: the log is created anew, the run passes;
+# - a run directory run_01 of the next run, with a FIFO as its stdout.log,
+#   which would hold the launcher in open() for good: that run runs in its
+#   own in-progress directory (.run_01.<random>), and when it completes, the
+#   planted run_01 is moved aside (run_01.incomplete.1, FIFO and all) before
+#   the run's own directory becomes run_01; the run passes;
 # - a symlink from the last run's subtest directory to a directory outside:
 #   tierun refuses to start it or write through the link, stops with exit 3
 #   and says why, and nothing appears outside.
@@ -49,5 +52,7 @@ done
 [[ -f $dir/A/fifo/run_01/stdout.log && ! -p $dir/A/fifo/run_01/stdout.log ]] ||
   fail "the planted FIFO is still the log"
 [[ $(cat "$dir/A/fifo/run_01/stdout.log") == "agent fifo" ]] || fail "the fifo run's log is wrong"
+[[ -p $dir/A/fifo/run_01.incomplete.1/stdout.log ]] || fail "the planted run directory was not moved aside"
+grep -q "fifo/run_01.incomplete.1: moved aside" err || fail "it did not say it moved the planted run aside: $(cat err)"
 verify log 1 2
-echo "ok: a planted FIFO was replaced, a planted symlink refused with exit 3; nothing outside"
+echo "ok: a planted run directory with a FIFO log moved aside at the commit, a planted symlink refused with exit 3; nothing outside"

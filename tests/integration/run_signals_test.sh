@@ -59,11 +59,15 @@ for signal in INT TERM HUP; do
   [[ -f $dir/A/quick/run_01/report.json ]] || fail "SIG$signal: the quick run has no report"
   [[ $(json_get "$dir/A/quick/run_01/report.json" 'd["status"]') == passed ]] ||
     fail "SIG$signal: the quick run did not pass"
+  # An interrupted run keeps its in-progress directory, .run_01.<random>,
+  # without a report; it never became run_01.
   for id in hold1 hold2 hold3; do
-    [[ -d $dir/B/$id/run_01 && ! -e $dir/B/$id/run_01/report.json ]] ||
-      fail "SIG$signal: interrupted run $id has a report, or no directory"
+    in_progress=$(compgen -G "$dir/B/$id/.run_01.*" || true)
+    [[ -d $in_progress && ! -e $in_progress/report.json && ! -e $dir/B/$id/run_01 ]] ||
+      fail "SIG$signal: interrupted run $id has a report, or no in-progress directory"
   done
-  [[ ! -e $dir/B/hold4/run_01 ]] || fail "SIG$signal: hold4 was started after the signal"
+  [[ ! -e $dir/B/hold4/run_01 ]] && ! compgen -G "$dir/B/hold4/.run_01.*" >/dev/null ||
+    fail "SIG$signal: hold4 was started after the signal"
   [[ -s $dir/report.json && -s $dir/report.md ]] || fail "SIG$signal: no experiment report"
   [[ $(json_get "$dir/report.json" 'd["runs"]') -eq 1 ]] || fail "SIG$signal: report.json counts other than 1 run"
   grep -q '"event":"stop"' "$dir/events.jsonl" || fail "SIG$signal: no stop event"

@@ -22,6 +22,7 @@
 #include "src/agent_process.h"
 #include "src/atomic_file.h"
 #include "src/event_log.h"
+#include "src/reports.h"
 #include "tests/support/jobserver_printers.h"
 #include "tests/support/plan_builders.h"
 #include "tests/support/scoped_temp_dir.h"
@@ -247,6 +248,72 @@ TEST_F(PlantedDirectoryLinkTest, TheExperimentDirectoryMayItselfBeReachedByALink
   ScopedConfinement confined(alias);
   ASSERT_TRUE(WriteFileAtomically(alias + "/T0/s/run_01/report.json", "{}\n").ok());
   EXPECT_EQ(Read(experiment_ + "/T0/s/run_01/report.json"), "{}\n");
+}
+
+/// Moves the experiment directory to <experiment>.moved and puts a symlink
+/// to outside_ at its name, as an agent can while tierun runs.
+void SwapForALink(const std::string& experiment, const std::string& outside) {
+  ASSERT_EQ(rename(experiment.c_str(), (experiment + ".moved").c_str()), 0);
+  ASSERT_EQ(symlink(outside.c_str(), experiment.c_str()), 0);
+}
+
+// The experiment directory itself swapped for a link while tierun ran: the
+// reports (report.json, report.md, junit.xml, sub-test and tier reports) go
+// to the directory tierun opened, and the swap is seen.
+TEST_F(PlantedDirectoryLinkTest, ASwappedExperimentDirectoryKeepsTheReports) {
+  ScopedConfinement confined(experiment_);
+  EXPECT_EQ(ConfinementMoved(), std::nullopt);
+  SwapForALink(experiment_, outside_);
+  const Plan plan = EchoPlan();
+  const jobserver::Status written =
+      WriteReports(experiment_, plan, {test::MakeRecord("T0", "s", 1, 1.0, true, 0.5)});
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  EXPECT_THAT(Outside(), ::testing::IsEmpty());
+  for (const char* report : {"report.json", "report.md", "junit.xml", "T0/report.json"}) {
+    EXPECT_NE(Read(experiment_ + ".moved/" + report).find("T0"), std::string::npos) << report;
+  }
+  EXPECT_EQ(ConfinementMoved(), experiment_ + ".moved");
+}
+
+// A run report read back for the reports comes from the directory tierun
+// opened, not from what is at its path now.
+TEST_F(PlantedDirectoryLinkTest, ASwappedExperimentDirectoryIsReadThroughItsDescriptor) {
+  ScopedConfinement confined(experiment_);
+  const Plan plan = EchoPlan();
+  ASSERT_TRUE(WriteFileAtomically(
+                  experiment_ + "/T0/s/run_01/report.json",
+                  RunRecordText(test::MakeRecord("T0", "s", 1, 0.25, true, std::nullopt)) + "\n")
+                  .ok());
+  SwapForALink(experiment_, outside_);
+  ASSERT_TRUE(MakeDirectories(outside_ + "/T0/s/run_01").ok());
+  ASSERT_TRUE(WriteFileAtomically(outside_ + "/T0/s/run_01/report.json", "not a record").ok());
+  auto records = ReadRunRecords(experiment_, plan);
+  ASSERT_TRUE(records.ok()) << records.error().message;
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].score, 0.25);
+}
+
+// --junit FILE: its directory is opened before the agents run; a link put
+// at its path later does not move the write.
+TEST_F(PlantedDirectoryLinkTest, AJunitFileGoesToTheDirectoryHeldFromTheStart) {
+  const std::string ci = dir_.path() + "/ci";
+  auto held = HoldParentDirectory(ci + "/junit.xml");
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  SwapForALink(ci, outside_);
+  const Plan plan = EchoPlan();
+  const jobserver::Status written = WriteJunitXml(*held, plan, PlanResults(plan));
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  EXPECT_THAT(Outside(), ::testing::IsEmpty());
+  EXPECT_NE(Read(ci + ".moved/junit.xml").find("<testsuites"), std::string::npos);
+}
+
+// Reached through a link of the user's own (results/ on another disk), the
+// directory has not moved.
+TEST_F(PlantedDirectoryLinkTest, ALinkToTheExperimentDirectoryIsNotAMove) {
+  const std::string alias = dir_.path() + "/alias";
+  ASSERT_EQ(symlink(experiment_.c_str(), alias.c_str()), 0);
+  ScopedConfinement confined(alias);
+  EXPECT_EQ(ConfinementMoved(), std::nullopt);
 }
 
 TEST_F(PlantedDirectoryLinkTest, WithoutOpenat2TheWalkRefusesLinksAndWaysOut) {

@@ -1,16 +1,19 @@
 #include "src/results_dir.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <vector>
 
 #include "src/atomic_file.h"
 #include "src/reports.h"
 #include "src/run_selection.h"
+#include "src/signals_posix.h"
 #include "tests/support/plan_builders.h"
 #include "tests/support/scoped_child.h"
 #include "tests/support/scoped_pipe.h"
@@ -70,6 +73,65 @@ TEST_F(ResultsDirTest, ResumeMovesIncompleteRunsAside) {
   EXPECT_FALSE(Exists(RunDirectory(dir_, "T0", "a", 2)));
   EXPECT_TRUE(Exists(RunDirectory(dir_, "T0", "a", 2) + ".incomplete.1/stdout.log"));
   EXPECT_EQ(results->moved_aside.size(), 1u);
+}
+
+// In-progress names: ".run_NN." and 16 hex digits, never guessed twice;
+// nothing else in a sub-test directory (the run locks above all) reads as one.
+TEST(InProgressRunNameTest, ParsesOnlyWhatItMakes) {
+  const std::string name = NewInProgressRunName(7);
+  EXPECT_THAT(name, ::testing::MatchesRegex("\\.run_07\\.[0-9a-f]{16}"));
+  EXPECT_EQ(ParseInProgressRunName(name), 7);
+  EXPECT_NE(NewInProgressRunName(7), name);
+  EXPECT_EQ(ParseInProgressRunName(".run_100.0123456789abcdef"), 100);
+  for (const char* other :
+       {".run_01.lock", "run_01", ".run_1.0123456789abcdef", ".run_01.0123456789ABCDEF",
+        ".run_01.0123456789abcde", ".run_01.0123456789abcdef0", ".run_00.0123456789abcdef",
+        "run_01.incomplete.1", ".run_01.0123456789abcdef.tmp"}) {
+    EXPECT_EQ(ParseInProgressRunName(other), std::nullopt) << other;
+  }
+}
+
+// A run whose report was written in its in-progress directory, the runner
+// killed before the rename: the resume finishes the rename, the run is done.
+TEST_F(ResultsDirTest, ResumeCommitsARunWhoseRenameWasCutShort) {
+  { ASSERT_TRUE(PrepareResultsDirectory(plan_, false).ok()); }
+  const std::string in_progress = dir_ + "/T0/a/" + NewInProgressRunName(1);
+  ASSERT_TRUE(WriteFileAtomically(in_progress + "/report.json", "{}").ok());
+  auto results = PrepareResultsDirectory(plan_, false);
+  ASSERT_TRUE(results.ok()) << results.error().message;
+  EXPECT_TRUE(RunIsComplete(dir_, "T0", "a", 1));
+  EXPECT_FALSE(Exists(in_progress));
+  EXPECT_THAT(results->moved_aside, ::testing::IsEmpty());
+}
+
+// Any other in-progress directory is incomplete: moved aside as run_NN's.
+TEST_F(ResultsDirTest, ResumeMovesAnInProgressRunAside) {
+  { ASSERT_TRUE(PrepareResultsDirectory(plan_, false).ok()); }
+  const std::string in_progress = dir_ + "/T0/a/" + NewInProgressRunName(2);
+  ASSERT_TRUE(WriteFileAtomically(in_progress + "/result.json", "{}").ok());
+  auto results = PrepareResultsDirectory(plan_, false);
+  ASSERT_TRUE(results.ok()) << results.error().message;
+  EXPECT_FALSE(Exists(in_progress));
+  EXPECT_FALSE(Exists(RunDirectory(dir_, "T0", "a", 2)));
+  EXPECT_TRUE(Exists(RunDirectory(dir_, "T0", "a", 2) + ".incomplete.1/result.json"));
+  EXPECT_THAT(results->moved_aside,
+              ::testing::ElementsAre(RunDirectory(dir_, "T0", "a", 2) + ".incomplete.1"));
+}
+
+// The commit never renames over anything: what is at run_NN already (here
+// planted) is moved aside first, and said.
+TEST_F(ResultsDirTest, CommitMovesWhatIsAtTheFinalNameAside) {
+  const std::string in_progress = dir_ + "/T0/a/" + NewInProgressRunName(1);
+  ASSERT_TRUE(WriteFileAtomically(in_progress + "/report.json", "mine").ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(RunDirectory(dir_, "T0", "a", 1) + "/report.json", "planted").ok());
+  std::vector<std::string> moved;
+  const jobserver::Status committed = CommitRunDirectory(in_progress, 1, &moved);
+  ASSERT_TRUE(committed.ok()) << committed.error().message;
+  EXPECT_EQ(*ReadWholeFile(RunDirectory(dir_, "T0", "a", 1) + "/report.json"), "mine");
+  EXPECT_EQ(*ReadWholeFile(RunDirectory(dir_, "T0", "a", 1) + ".incomplete.1/report.json"),
+            "planted");
+  EXPECT_THAT(moved, ::testing::ElementsAre(RunDirectory(dir_, "T0", "a", 1) + ".incomplete.1"));
 }
 
 // A changed plan is refused, naming the change and --fresh; nothing moves.
@@ -256,6 +318,22 @@ TEST_F(ScopedResultsDirTest, ScopedRunMovesAsideOnlyItsOwnIncompleteRuns) {
   EXPECT_TRUE(Exists(RunDirectory(dir_, "T0", "a", 1) + "/stdout.log"));
 }
 
+// A scoped runner leaves the in-progress directories of other runs alone: a
+// concurrent runner's agents are at work in them.
+TEST_F(ScopedResultsDirTest, ScopedRunLeavesOtherRunsInProgress) {
+  { ASSERT_TRUE(Prepare(RunSelection{}).ok()); }
+  const std::string mine = dir_ + "/T0/b/" + NewInProgressRunName(2);
+  const std::string theirs = dir_ + "/T0/b/" + NewInProgressRunName(1);
+  ASSERT_TRUE(MakeDirectories(mine).ok());
+  ASSERT_TRUE(MakeDirectories(theirs).ok());
+  auto runs = Prepare(Runs({"T0/b/2"}));
+  ASSERT_TRUE(runs.ok()) << runs.error().message;
+  EXPECT_THAT(runs->moved_aside,
+              ::testing::ElementsAre(RunDirectory(dir_, "T0", "b", 2) + ".incomplete.1"));
+  EXPECT_FALSE(Exists(mine));
+  EXPECT_TRUE(Exists(theirs));
+}
+
 // --fresh would move concurrent runners' results aside: refused when scoped.
 TEST_F(ScopedResultsDirTest, ScopedRunRefusesFresh) {
   { ASSERT_TRUE(Prepare(RunSelection{}).ok()); }
@@ -299,6 +377,55 @@ TEST_F(ScopedResultsDirTest, SetupWaitsForTheSetupLock) {
   EXPECT_EQ(child.ReadLine(), "prepared");
   EXPECT_EQ(child.Wait(), 0);
   EXPECT_TRUE(Exists(dir_ + "/plan.json"));
+}
+
+/// In a forked child that blocks the termination signals (as tierun run
+/// does), waits for the setup lock of `dir` with them watched: prints
+/// "waiting" when the wait begins, then "locked" or "cancelled <signal>".
+test::ScopedChild WaitForSetupLockInChild(const std::string& dir, jobserver::UniqueFd& held) {
+  return test::ScopedChild::Fork([&] {
+    held.reset();  // The parent's open file description keeps the lock.
+    auto signals = ScopedSignalFd::BlockTerminationSignals();
+    if (!signals) return 1;
+    int signal = 0;
+    const LockWait wait{&*signals, &signal, [](const std::string&) {
+                          printf("waiting\n");
+                          fflush(stdout);
+                        }};
+    auto lock = LockForUpdate(dir, wait);
+    if (lock) printf("locked\n");
+    if (!lock) printf("%s %d\n", ErrorKindName(lock.error().kind), signal);
+    fflush(stdout);
+    return 0;
+  });
+}
+
+// SIGINT to a runner waiting for the setup lock ends the wait at once, the
+// lock still held by another: no busy wait, no wait for the holder.
+TEST_F(ScopedResultsDirTest, ASignalEndsTheWaitForTheSetupLock) {
+  auto update = LockForUpdate(dir_);
+  ASSERT_TRUE(update.ok()) << update.error().message;
+  test::ScopedChild child = WaitForSetupLockInChild(dir_, *update);
+  ASSERT_TRUE(child.started());
+  ASSERT_EQ(child.ReadLine(), "waiting");
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(child.pid(), SIGINT), 0);
+  EXPECT_EQ(child.ReadLine(), "cancelled 2");
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(1));
+  EXPECT_EQ(child.Wait(), 0);
+}
+
+// Waiting with the signals watched, the runner gets the lock once its holder
+// lets go.
+TEST_F(ScopedResultsDirTest, TheWaitForTheSetupLockEndsWhenItIsFree) {
+  auto update = LockForUpdate(dir_);
+  ASSERT_TRUE(update.ok()) << update.error().message;
+  test::ScopedChild child = WaitForSetupLockInChild(dir_, *update);
+  ASSERT_TRUE(child.started());
+  ASSERT_EQ(child.ReadLine(), "waiting");
+  update->reset();
+  EXPECT_EQ(child.ReadLine(), "locked");
+  EXPECT_EQ(child.Wait(), 0);
 }
 
 // A directory another runner is creating (tier directories made, plan.json
