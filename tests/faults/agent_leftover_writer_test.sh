@@ -12,7 +12,12 @@
 # (.run_01.<random>), moved aside on resume: the leftover's write finds
 # nothing, and the report is the agent's own (passed, score 1, cost null).
 # The writer is bounded (timeout 60) and killed at the end of the test.
+#
+# Run under the subreaper fallback, where the leftover outlives its killed
+# session: with a cgroup, the next session ends it before it starts anything
+# (faults.runner_kill_leftovers), and there would be nothing left to poke.
 source "$(dirname "$0")/../integration/lib.sh"
+export TIERUN_CONTAINMENT=subreaper
 
 marker="tierun-leftover-writer-$$-$RANDOM"
 trap 'pkill -KILL -f "$marker" || true; cleanup' EXIT
