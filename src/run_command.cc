@@ -251,7 +251,11 @@ int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& sign
   if (pool.server) {
     pool.client.reset();
     if (jobserver::Audit audit = pool.server->Shutdown(); !audit.clean()) {
-      Warn("jobserver audit: " + audit.Describe());
+      // Forged tokens never raised the limit (pool.cap); say both.
+      const std::string capped = audit.extra > 0 ? "; no more than " + std::to_string(pool.cap) +
+                                                       " agents ran at once all the same"
+                                                 : "";
+      Warn("jobserver audit: " + audit.Describe() + capped);
     }
   }
   return RunExitCode(stop, report_code, any_failed, options);
