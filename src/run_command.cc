@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <set>
 #include <variant>
@@ -13,6 +14,7 @@
 #include "src/commands.h"
 #include "src/ctest_resources.h"
 #include "src/event_log.h"
+#include "src/experiment_slots_posix.h"
 #include "src/progress.h"
 #include "src/reports.h"
 #include "src/results_dir.h"
@@ -149,6 +151,7 @@ struct Session {
   RunSelection selection;
   ResultsDirectory results;
   AgentPool pool;
+  std::unique_ptr<ExperimentSlots> experiment_slots;  ///< With --experiment-slots.
 };
 
 /// Loads and checks everything; on failure returns the exit code.
@@ -191,13 +194,28 @@ std::variant<Session, int> OpenSession(const RunOptions& options,
     fprintf(stderr, "%s: cannot set up the jobserver: %s\n", kWho, pool.error().message.c_str());
     return kExitInfrastructure;
   }
-  return Session{std::move(*plan), std::move(*selection), std::move(*results), std::move(*pool)};
+  std::unique_ptr<ExperimentSlots> experiment_slots;
+  if (options.experiment_slots > 0) {
+    Result<std::unique_ptr<ExperimentSlots>> opened = ExperimentSlots::Open(
+        ExperimentSlots::DirectoryFor(results->path), options.experiment_slots);
+    if (!opened) {
+      fprintf(stderr, "%s: %s\n", kWho, opened.error().message.c_str());
+      return kExitInfrastructure;
+    }
+    experiment_slots = std::move(*opened);
+    pool->description += "; at most " + std::to_string(options.experiment_slots) +
+                         " across runners (" + experiment_slots->directory() + ")";
+  }
+  return Session{std::move(*plan), std::move(*selection), std::move(*results), std::move(*pool),
+                 std::move(experiment_slots)};
 }
 
-SchedulerOptions MakeSchedulerOptions(const RunOptions& options, AgentPool& pool) {
+SchedulerOptions MakeSchedulerOptions(const RunOptions& options, Session& session) {
+  AgentPool& pool = session.pool;
   SchedulerOptions scheduler_options;
   scheduler_options.cap = pool.cap;
   if (pool.shared_slot) scheduler_options.shared_slot = &*pool.shared_slot;
+  scheduler_options.experiment_slots = session.experiment_slots.get();
   scheduler_options.grace = options.grace;
   if (pool.server) {
     scheduler_options.pool_environment = pool.server->ChildEnvironment();
@@ -238,7 +256,7 @@ int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& sign
   progress.Note(std::string(kWho) + ": " + plan.name + ": " + std::to_string(queue.Unfinished()) +
                 " of " + std::to_string(queue.Total()) + " runs to go; " + pool.description);
   Scheduler scheduler(plan, dir, queue, *pool.client, events, progress, results,
-                      MakeSchedulerOptions(options, pool));
+                      MakeSchedulerOptions(options, session));
   const int stop = scheduler.Run(signals);
   progress.Close();
   bool any_failed = false;
