@@ -154,6 +154,21 @@ struct Session {
   std::unique_ptr<ExperimentSlots> experiment_slots;  ///< With --experiment-slots.
 };
 
+/// The slot files that cap the experiment's agents across runners
+/// (--experiment-slots), beside `experiment_dir`; null without the option.
+Result<std::unique_ptr<ExperimentSlots>> OpenExperimentSlots(int slots,
+                                                             const std::string& experiment_dir,
+                                                             AgentPool& pool) {
+  if (slots <= 0) return std::unique_ptr<ExperimentSlots>();
+  Result<std::unique_ptr<ExperimentSlots>> opened =
+      ExperimentSlots::Open(ExperimentSlots::DirectoryFor(experiment_dir), slots);
+  if (opened) {
+    pool.description +=
+        "; at most " + std::to_string(slots) + " across runners (" + (*opened)->directory() + ")";
+  }
+  return opened;
+}
+
 /// Loads and checks everything; on failure returns the exit code.
 std::variant<Session, int> OpenSession(const RunOptions& options,
                                        const jobserver::MakeflagsEnvironment& env,
@@ -194,20 +209,14 @@ std::variant<Session, int> OpenSession(const RunOptions& options,
     fprintf(stderr, "%s: cannot set up the jobserver: %s\n", kWho, pool.error().message.c_str());
     return kExitInfrastructure;
   }
-  std::unique_ptr<ExperimentSlots> experiment_slots;
-  if (options.experiment_slots > 0) {
-    Result<std::unique_ptr<ExperimentSlots>> opened = ExperimentSlots::Open(
-        ExperimentSlots::DirectoryFor(results->path), options.experiment_slots);
-    if (!opened) {
-      fprintf(stderr, "%s: %s\n", kWho, opened.error().message.c_str());
-      return kExitInfrastructure;
-    }
-    experiment_slots = std::move(*opened);
-    pool->description += "; at most " + std::to_string(options.experiment_slots) +
-                         " across runners (" + experiment_slots->directory() + ")";
+  Result<std::unique_ptr<ExperimentSlots>> experiment_slots =
+      OpenExperimentSlots(options.experiment_slots, results->path, *pool);
+  if (!experiment_slots) {
+    fprintf(stderr, "%s: %s\n", kWho, experiment_slots.error().message.c_str());
+    return kExitInfrastructure;
   }
   return Session{std::move(*plan), std::move(*selection), std::move(*results), std::move(*pool),
-                 std::move(experiment_slots)};
+                 std::move(*experiment_slots)};
 }
 
 SchedulerOptions MakeSchedulerOptions(const RunOptions& options, Session& session) {
