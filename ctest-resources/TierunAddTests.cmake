@@ -49,8 +49,11 @@ endfunction()
 # One test running tierun on `selection` (--tiers T0 or --runs T0/s/1),
 # given `slots` agent slots by ctest.
 function(_tierun_add_run_test test selection slots depends)
+  # ctest hands out SLOTS among its own tests only; --experiment-slots keeps
+  # the limit when several ctest processes run the experiment at once.
   add_test("${test}" "${arg_TIERUN}" run "${arg_PLAN}" ${selection}
-    --results "${arg_RESULTS_DIR}" --resource-type "${arg_RESOURCE_TYPE}" ${arg_TIERUN_ARGS})
+    --results "${arg_RESULTS_DIR}" --resource-type "${arg_RESOURCE_TYPE}"
+    --experiment-slots "${arg_SLOTS}" ${arg_TIERUN_ARGS})
   set_tests_properties("${test}" PROPERTIES
     WORKING_DIRECTORY "${arg_WORKING_DIRECTORY}"
     RESOURCE_GROUPS "${slots},${arg_RESOURCE_TYPE}:1"

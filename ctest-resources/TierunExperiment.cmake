@@ -55,7 +55,13 @@ command available; no ``CMAKE_MODULE_PATH`` step is needed.
     must have a ``<type>`` resource of enough slots. ctest reads
     ``CTEST_RESOURCE_SPEC_FILE`` from 3.18 on; with CMake 3.16 and 3.17 run
     ``ctest --resource-spec-file <build>/tierun-resources.json`` (the module
-    warns).
+    warns). ctest hands out the slots among its own tests only, so each test
+    also runs ``tierun run --experiment-slots <n>``: every agent holds one of
+    ``<n>`` files ``<results>/.<name>.slots/slot.K`` (flock; freed by the
+    kernel however its holder ends), and two or three ``ctest -j16 -R ...``
+    at once on one build tree still run at most ``<n>`` agents of the
+    experiment. Across ctest processes the limit is per experiment: two
+    experiments of one ``RESOURCE_TYPE`` share ``<n>`` only within one ctest.
 
   ``SLOTS_PER_TEST <n>``
     At most ``<n>`` of the slots go to one tier test. Each tier test asks
@@ -91,9 +97,9 @@ command available; no ``CMAKE_MODULE_PATH`` step is needed.
 
   ``TIERUN_ARGS <arg>...``
     More arguments for ``tierun run``, e.g. ``--grace 10``. ``--tiers``,
-    ``--runs``, ``--results``, ``--resource-type`` and ``--fresh`` belong to
-    the module and are refused: ``--fresh`` in one test would move the
-    others' results aside.
+    ``--runs``, ``--results``, ``--resource-type``, ``--experiment-slots``
+    and ``--fresh`` belong to the module and are refused: ``--fresh`` in one
+    test would move the others' results aside.
 
   ``PROPERTIES <name> <value>...``
     Test properties set on every tier or run test, e.g. ``TIMEOUT 3600`` or
@@ -110,7 +116,8 @@ command available; no ``CMAKE_MODULE_PATH`` step is needed.
   dependencies taken as done, as ``tierun run --tiers T5`` does.
 
   Errors at configure time: a missing ``NAME`` or ``PLAN``, a keyword
-  without its value, a plan file that does not exist, an unknown keyword, a
+  without its value or with an empty one (``SLOTS "${N}"`` with ``N``
+  unset: ``SLOTS needs a value, got ''``), a plan file that does not exist, an unknown keyword, a
   ``PER`` other than ``tier`` or ``run``, a ``SLOTS`` or ``SLOTS_PER_TEST``
   that is not a positive integer (or more than ``SLOTS``), a bad
   ``RESOURCE_TYPE``, the same type with two slot counts, ``PROPERTIES``
@@ -123,6 +130,10 @@ include_guard(GLOBAL)
 # The functions below keep these policies, whatever the including project's.
 cmake_policy(PUSH)
 cmake_policy(VERSION 3.16)
+if(POLICY CMP0174)
+  # An empty value is a value (CMake >= 3.31): no warning before our error.
+  cmake_policy(SET CMP0174 NEW)
+endif()
 
 # Where TierunAddTests.cmake lives, for the include files generated below
 # (CMAKE_CURRENT_FUNCTION_LIST_DIR would need CMake 3.17).
@@ -147,7 +158,8 @@ function(_tierun_check_keywords name)
     _tierun_fail("${name}" "unknown argument(s): ${arg_UNPARSED_ARGUMENTS}")
   endif()
   if(arg_KEYWORDS_MISSING_VALUES)
-    _tierun_fail("${name}" "no value after ${arg_KEYWORDS_MISSING_VALUES}")
+    list(GET arg_KEYWORDS_MISSING_VALUES 0 keyword)
+    _tierun_fail("${name}" "${keyword} needs a value, got none")
   endif()
   if(NOT DEFINED arg_NAME OR arg_NAME STREQUAL "")
     _tierun_fail("" "NAME <name> is required")
@@ -183,7 +195,7 @@ function(_tierun_check_values name)
       "RESOURCE_TYPE '${arg_RESOURCE_TYPE}' is not a CTest resource type (^[a-z_][a-z0-9_]*$)")
   endif()
   foreach(word IN LISTS arg_TIERUN_ARGS)
-    if(word MATCHES "^--(tiers|runs|results|fresh|resource-type)(=|$)")
+    if(word MATCHES "^--(tiers|runs|results|fresh|resource-type|experiment-slots)(=|$)")
       _tierun_fail("${name}" "TIERUN_ARGS must not contain '${word}': the module sets it per test")
     endif()
   endforeach()
@@ -341,9 +353,20 @@ macro(_tierun_resolve_paths name)
 endmacro()
 
 function(tierun_add_experiment)
-  cmake_parse_arguments(PARSE_ARGV 0 arg "IGNORE_RUN_FAILURES"
-    "NAME;PLAN;PER;SLOTS;SLOTS_PER_TEST;RESOURCE_TYPE;RESULTS_DIR;WORKING_DIRECTORY"
-    "TIERUN_ARGS;PROPERTIES")
+  set(single NAME PLAN PER SLOTS SLOTS_PER_TEST RESOURCE_TYPE RESULTS_DIR WORKING_DIRECTORY)
+  cmake_parse_arguments(PARSE_ARGV 0 arg "IGNORE_RUN_FAILURES" "${single}" "TIERUN_ARGS;PROPERTIES")
+  # Before CMake 3.31, cmake_parse_arguments drops an empty value as if the
+  # keyword were not there: `SLOTS "${N}"` with N unset would configure
+  # with the default, silently. So look at the words as given: a keyword of
+  # one value followed by an empty word is an error, quoted or not.
+  set(index 1)
+  while(index LESS ARGC)
+    math(EXPR before "${index} - 1")
+    if("${ARGV${index}}" STREQUAL "" AND "${ARGV${before}}" IN_LIST single)
+      _tierun_fail("${arg_NAME}" "${ARGV${before}} needs a value, got ''")
+    endif()
+    math(EXPR index "${index} + 1")
+  endwhile()
   if(NOT DEFINED arg_PER)
     set(arg_PER tier)
   endif()

@@ -201,7 +201,12 @@ std::string Audit::Describe() const {
   std::string text =
       std::to_string(returned) + " of " + std::to_string(expected) + " tokens returned";
   if (missing > 0) text += ", " + std::to_string(missing) + " missing";
-  if (extra > 0) text += ", " + std::to_string(extra) + " extra";
+  if (extra > 0) {
+    // Someone wrote tokens nobody read (an agent, or a tool that returns the
+    // implicit slot): say so plainly, it is how a limit gets exceeded.
+    text += ": the pool held " + std::to_string(extra) + " more token" + (extra == 1 ? "" : "s") +
+            " than it gave out";
+  }
   return text;
 }
 

@@ -24,6 +24,9 @@ Result<AgentPool> CreateOwnPool(int slots, const std::string& why) {
   auto client = jobserver::Client::Join(server->auth());
   if (!client) return client.error();
   AgentPool pool;
+  // The pool is ours, so N is known: an agent that writes tokens into it
+  // must not get more agents started (the audit at the end names them).
+  pool.cap = slots;
   pool.description = why + ": a pool of " + std::to_string(slots) + " (" +
                      jobserver::ServerStyleName(server->style()) + ")";
   pool.server.emplace(std::move(*server));

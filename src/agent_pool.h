@@ -35,7 +35,10 @@ struct AgentPool {
   std::optional<ImplicitSlotClaim> shared_slot;
   /// The one slot make paid for when its pool is unusable, held all session.
   std::optional<ImplicitSlotClaim> session_claim;
-  int cap = 0;              ///< Extra limit on agents; 0 = none.
+  /// Most agents (and judges) at once: our own pool's size, whatever it holds
+  /// (an agent may write tokens into it), or -j and the CTest slots under an
+  /// inherited pool; 0 = none.
+  int cap = 0;
   std::string description;  ///< For the journal and the live view.
 };
 

@@ -60,6 +60,10 @@ struct RunOptions {
   std::string junit_path;
   std::string progress = "auto";
   std::string resource_type = "agents";  ///< The CTest resource type that caps agents.
+  /// At most this many agents of the experiment at once across every tierun
+  /// run on the same results directory (experiment_slots_posix.h); 0 = no
+  /// such limit.
+  int experiment_slots = 0;
   std::chrono::milliseconds grace{std::chrono::seconds(5)};
 };
 

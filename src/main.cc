@@ -112,6 +112,12 @@ void AddRun(CLI::App& app, RunOptions& options, double& grace) {
                   "Under ctest with a resource spec, run at most as many agents as slots of this "
                   "type were allocated to the test (CTEST_RESOURCE_GROUP_*)")
       ->capture_default_str();
+  run->add_option("--experiment-slots", options.experiment_slots,
+                  "At most N agents of this experiment at once across every tierun run on the "
+                  "same results directory (each holds one of the files <results>/.<name>.slots/"
+                  "slot.1..N while its agent runs); tierun_add_experiment() passes its SLOTS, so "
+                  "several ctest processes on one build tree keep the limit")
+      ->check(CLI::PositiveNumber);
   run->footer(
       "\nExit codes: 0 every run recorded; 1 a run failed (with --fail-on-failure); 2 plan or\n"
       "usage error, or what this run needs is in use by another tierun run (nothing written);\n"

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <set>
 #include <variant>
@@ -15,6 +16,7 @@
 #include "src/containment_posix.h"
 #include "src/ctest_resources.h"
 #include "src/event_log.h"
+#include "src/experiment_slots_posix.h"
 #include "src/progress.h"
 #include "src/reports.h"
 #include "src/results_dir.h"
@@ -191,8 +193,24 @@ struct Session {
   RunSelection selection;
   ResultsDirectory results;
   AgentPool pool;
-  std::optional<HeldPath> junit;  ///< --junit FILE's directory, opened now.
+  std::optional<HeldPath> junit;                      ///< --junit FILE's directory, opened now.
+  std::unique_ptr<ExperimentSlots> experiment_slots;  ///< With --experiment-slots.
 };
+
+/// The slot files that cap the experiment's agents across runners
+/// (--experiment-slots), beside `experiment_dir`; null without the option.
+Result<std::unique_ptr<ExperimentSlots>> OpenExperimentSlots(int slots,
+                                                             const std::string& experiment_dir,
+                                                             AgentPool& pool) {
+  if (slots <= 0) return std::unique_ptr<ExperimentSlots>();
+  Result<std::unique_ptr<ExperimentSlots>> opened =
+      ExperimentSlots::Open(ExperimentSlots::DirectoryFor(experiment_dir), slots);
+  if (opened) {
+    pool.description +=
+        "; at most " + std::to_string(slots) + " across runners (" + (*opened)->directory() + ")";
+  }
+  return opened;
+}
 
 /// Loads and checks everything; on failure returns the exit code.
 std::variant<Session, int> OpenSession(const RunOptions& options,
@@ -248,14 +266,22 @@ std::variant<Session, int> OpenSession(const RunOptions& options,
     fprintf(stderr, "%s: cannot set up the jobserver: %s\n", kWho, pool.error().message.c_str());
     return kExitInfrastructure;
   }
-  return Session{std::move(*plan), std::move(*selection), std::move(*results), std::move(*pool),
-                 std::move(junit)};
+  Result<std::unique_ptr<ExperimentSlots>> experiment_slots =
+      OpenExperimentSlots(options.experiment_slots, results->path, *pool);
+  if (!experiment_slots) {
+    fprintf(stderr, "%s: %s\n", kWho, experiment_slots.error().message.c_str());
+    return kExitInfrastructure;
+  }
+  return Session{std::move(*plan), std::move(*selection), std::move(*results),
+                 std::move(*pool), std::move(junit),      std::move(*experiment_slots)};
 }
 
-SchedulerOptions MakeSchedulerOptions(const RunOptions& options, AgentPool& pool) {
+SchedulerOptions MakeSchedulerOptions(const RunOptions& options, Session& session) {
+  AgentPool& pool = session.pool;
   SchedulerOptions scheduler_options;
   scheduler_options.cap = pool.cap;
   if (pool.shared_slot) scheduler_options.shared_slot = &*pool.shared_slot;
+  scheduler_options.experiment_slots = session.experiment_slots.get();
   scheduler_options.grace = options.grace;
   if (pool.server) {
     scheduler_options.pool_environment = pool.server->ChildEnvironment();
@@ -322,7 +348,7 @@ int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& sign
   progress.Note(std::string(kWho) + ": " + plan.name + ": " + std::to_string(queue.Unfinished()) +
                 " of " + std::to_string(queue.Total()) + " runs to go; " + pool.description +
                 "; agents held by " + containment->description());
-  SchedulerOptions scheduler_options = MakeSchedulerOptions(options, pool);
+  SchedulerOptions scheduler_options = MakeSchedulerOptions(options, session);
   scheduler_options.containment = containment.get();
   int stop = 0;
   {
@@ -343,7 +369,11 @@ int RunSession(const RunOptions& options, Session& session, ScopedSignalFd& sign
   if (pool.server) {
     pool.client.reset();
     if (jobserver::Audit audit = pool.server->Shutdown(); !audit.clean()) {
-      Warn("jobserver audit: " + audit.Describe());
+      // Forged tokens never raised the limit (pool.cap); say both.
+      const std::string capped = audit.extra > 0 ? "; no more than " + std::to_string(pool.cap) +
+                                                       " agents ran at once all the same"
+                                                 : "";
+      Warn("jobserver audit: " + audit.Describe() + capped);
     }
   }
   if (relock_signal != 0) return 128 + relock_signal;

@@ -32,6 +32,7 @@ struct Scheduler::Child {
   /// Its process ended with this status, and what it left in its box is
   /// being killed: the slot goes back once the box is empty.
   std::optional<ExitStatus> draining = {};
+  ExperimentSlot experiment_slot = {};  ///< Given back when the child is destroyed.
 };
 
 namespace {
@@ -108,15 +109,44 @@ bool Scheduler::HasStartableWork(Clock::time_point now) const {
   return !judges_waiting_.empty() || queue_.HasReady(now);
 }
 
-bool Scheduler::AcquireSlot(jobserver::Token& token, bool& on_shared_slot) {
+bool Scheduler::AcquireSlot(jobserver::Token& token, bool& on_shared_slot,
+                            ExperimentSlot& experiment_slot) {
+  if (options_.experiment_slots != nullptr && !next_experiment_slot_.valid()) {
+    next_experiment_slot_ = options_.experiment_slots->TryTake();
+    if (!next_experiment_slot_.valid()) return false;
+  }
   ImplicitSlotClaim* shared = options_.shared_slot;
   if (shared != nullptr && !shared_slot_busy_ && !shared->waiting() &&
       (shared->held() || shared->TryClaim())) {
     shared_slot_busy_ = on_shared_slot = true;
-    return true;
+  } else {
+    token = client_.TryAcquire();
+    if (!token.valid()) return false;
   }
-  token = client_.TryAcquire();
-  return token.valid();
+  experiment_slot = std::move(next_experiment_slot_);
+  return true;
+}
+
+bool Scheduler::HasExperimentSlot() const {
+  return options_.experiment_slots == nullptr || next_experiment_slot_.valid();
+}
+
+int Scheduler::TendExperimentSlots(bool want_slot) {
+  ExperimentSlots* slots = options_.experiment_slots;
+  if (slots == nullptr) return -1;
+  if (!want_slot)
+    next_experiment_slot_.Return();  // Held for no agent, it would keep others waiting.
+  if (!want_slot || next_experiment_slot_.valid()) {
+    slots->StopWaiting();
+    return -1;
+  }
+  jobserver::Result<int> fd = slots->StartWaiting();
+  if (!fd) {
+    progress_.Warn("tierun: " + fd.error().message + "; stopping");
+    Stop(kStopForFailure);
+    return -1;
+  }
+  return *fd;
 }
 
 void Scheduler::ReleaseSharedSlot(bool on_shared_slot) {
@@ -144,22 +174,24 @@ void Scheduler::LaunchWhatFits() {
     if (!CanLaunch(now) || !HasStartableWork(now)) return;
     jobserver::Token token;
     bool on_shared_slot = false;
-    if (!AcquireSlot(token, on_shared_slot)) return;  // poll() tells us when one comes.
+    ExperimentSlot experiment_slot;
+    // poll() tells us when a slot comes.
+    if (!AcquireSlot(token, on_shared_slot, experiment_slot)) return;
     if (!judges_waiting_.empty()) {
       RunKey key = judges_waiting_.front().first;
       RunRecord record = std::move(judges_waiting_.front().second);
       judges_waiting_.erase(judges_waiting_.begin());
-      Launch(key, std::move(token), on_shared_slot, std::move(record));
+      Launch(key, std::move(token), on_shared_slot, std::move(record), std::move(experiment_slot));
       continue;
     }
     if (std::optional<RunKey> key = queue_.Next(now)) {
-      Launch(*key, std::move(token), on_shared_slot, std::nullopt);
+      Launch(*key, std::move(token), on_shared_slot, std::nullopt, std::move(experiment_slot));
     }
   }
 }
 
 void Scheduler::Launch(RunKey key, jobserver::Token token, bool on_shared_slot,
-                       std::optional<RunRecord> judged) {
+                       std::optional<RunRecord> judged, ExperimentSlot experiment_slot) {
   const Tier& tier = plan_.tiers[key.tier];
   const bool judge = judged.has_value();
   AttemptSpec spec{&plan_,
@@ -174,8 +206,8 @@ void Scheduler::Launch(RunKey key, jobserver::Token token, bool on_shared_slot,
   const int box = options_.containment ? options_.containment->AcquireBox() : -1;
   spec.cgroup_fd = options_.containment ? options_.containment->BoxFd(box) : -1;
   const uint64_t ticket = launcher_->Submit(std::move(spec));
-  launching_.emplace(
-      ticket, Launching{std::move(key), std::move(token), on_shared_slot, std::move(judged), box});
+  launching_.emplace(ticket, Launching{std::move(key), std::move(token), on_shared_slot,
+                                       std::move(judged), box, std::move(experiment_slot)});
 }
 
 void Scheduler::CollectStarted() {
@@ -223,6 +255,7 @@ void Scheduler::AddChild(Launching launching, Subprocess process,
                                     started.started, started.started_at});
   child->on_shared_slot = launching.on_shared_slot;
   child->box = launching.box;
+  child->experiment_slot = std::move(launching.experiment_slot);
   if (judge) child->record = std::move(*launching.judged);
   if (tier.timeout.count() > 0) child->deadline = child->started + tier.timeout;
   if (stop_signal_ != 0) {
@@ -494,16 +527,22 @@ int Scheduler::Run(ScopedSignalFd& signals) {
     LaunchWhatFits();
     if (children_.empty() && launching_.empty() &&
         (stop_signal_ != 0 || (queue_.AllDone() && judges_waiting_.empty()))) {
+      TendExperimentSlots(false);  // Other runners may use them while we write reports.
       return stop_signal_;
     }
     std::vector<struct pollfd> fds = {{signals.fd(), POLLIN, 0}};
     // A gone pool's fd stays readable (EOF): polling it would spin.
     const bool want_slot = CanLaunch(now) && HasStartableWork(now);
-    const bool want_token = want_slot && !client_.pool_gone();
+    // The experiment slot first: until we hold one, a free token would wake
+    // us for nothing, and holding a jobserver slot would keep it from others.
+    const bool have_experiment_slot = HasExperimentSlot();
+    const bool want_token = want_slot && have_experiment_slot && !client_.pool_gone();
     fds.push_back({want_token ? client_.readiness_fd() : -1, POLLIN, 0});
-    const int shared_slot_fd = TendSharedSlot(want_slot);
+    const int shared_slot_fd = TendSharedSlot(want_slot && have_experiment_slot);
     fds.push_back({shared_slot_fd, POLLIN, 0});
     fds.push_back({launcher_->ready_fd(), POLLIN, 0});
+    const int experiment_slot_fd = TendExperimentSlots(want_slot);
+    fds.push_back({experiment_slot_fd, POLLIN, 0});
     for (const auto& child : children_) {
       // A box being emptied reports it on cgroup.events.
       fds.push_back(child->draining
@@ -517,6 +556,13 @@ int Scheduler::Run(ScopedSignalFd& signals) {
     // The helper holds the shared slot for us now (or died: tokens only).
     if (shared_slot_fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP))) {
       options_.shared_slot->CollectWaiter();
+    }
+    // A helper took an experiment slot for us (or failed: stop).
+    if (experiment_slot_fd >= 0 && (fds[4].revents & POLLIN)) {
+      if (jobserver::Status collected = options_.experiment_slots->CollectWaiters(); !collected) {
+        progress_.Warn("tierun: " + collected.error().message + "; stopping");
+        Stop(kStopForFailure);
+      }
     }
   }
 }

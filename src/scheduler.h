@@ -27,6 +27,7 @@
 #include "src/attempt_launcher.h"
 #include "src/containment_posix.h"
 #include "src/event_log.h"
+#include "src/experiment_slots_posix.h"
 #include "src/json_text.h"
 #include "src/plan.h"
 #include "src/plan_results.h"
@@ -50,6 +51,10 @@ struct SchedulerOptions {
   /// sibling waiting for it gets it. Null when the slot is ours (the client
   /// hands it out) or not ours at all.
   ImplicitSlotClaim* shared_slot = nullptr;
+  /// The experiment's slots across every runner (--experiment-slots): one
+  /// is taken before the jobserver slot of each agent or judge, and given
+  /// back when it is reaped. Null when not asked for.
+  ExperimentSlots* experiment_slots = nullptr;
   /// Starts each attempt on the launcher thread. A test puts a hold in front
   /// of StartAttempt() to have a stop arrive while a start is under way.
   AttemptLauncher::StartFunction start_attempt = StartAttempt;
@@ -86,14 +91,22 @@ class Scheduler {
     bool on_shared_slot = false;
     std::optional<RunRecord> judged;  ///< For a judge: the agent's record.
     int box = -1;                     ///< Its cgroup (Containment), or -1.
+    ExperimentSlot experiment_slot = {};
   };
 
   static constexpr double kMaxPauseSeconds = 24 * 3600;
 
   void LaunchWhatFits();
-  /// A slot for one more agent: the shared implicit slot when we can take it,
-  /// else a token. False when neither is free now.
-  bool AcquireSlot(jobserver::Token& token, bool& on_shared_slot);
+  /// A slot for one more agent: one of the experiment's slots first (when
+  /// asked for), then the shared implicit slot when we can take it, else a
+  /// token. False when not all are free now.
+  bool AcquireSlot(jobserver::Token& token, bool& on_shared_slot, ExperimentSlot& experiment_slot);
+  /// Whether we hold an experiment slot for the next agent, or need none.
+  bool HasExperimentSlot() const;
+  /// While we want a slot and hold no experiment slot, helpers wait for one;
+  /// when we do not want one, what we hold for no agent goes back. Returns
+  /// the fd to poll (-1 for none).
+  int TendExperimentSlots(bool want_slot);
   /// While we want a slot, a helper waits for the shared one; when we do not,
   /// we hold it for no agent. Returns the fd to poll (-1 for none).
   int TendSharedSlot(bool want_slot);
@@ -101,7 +114,7 @@ class Scheduler {
   /// Has the agent started, or with `judged` (the agent's record) its judge:
   /// the launcher thread starts it, and CollectStarted() takes it from there.
   void Launch(RunKey key, jobserver::Token token, bool on_shared_slot,
-              std::optional<RunRecord> judged);
+              std::optional<RunRecord> judged, ExperimentSlot experiment_slot);
   void CollectStarted();
   void AddChild(Launching launching, Subprocess process, const AttemptLauncher::Started& started);
   /// Takes back the launches the launcher has not begun: their slots go
@@ -154,6 +167,10 @@ class Scheduler {
   bool shared_slot_busy_ = false;  ///< An agent of ours runs on options_.shared_slot.
   /// RunDir() of each run launched and not yet complete, by (tier, subtest, run).
   std::map<std::tuple<size_t, std::string, int>, std::string> run_dirs_;
+  /// An experiment slot taken for the next agent, whose jobserver slot has
+  /// not come yet. Always taken first, so no runner holds a token while it
+  /// waits for an experiment slot: the two waits cannot deadlock.
+  ExperimentSlot next_experiment_slot_;
 };
 
 }  // namespace tierun

@@ -60,9 +60,9 @@ PY
 }
 
 cat >expected.txt <<'EXPECTED'
-e2e.T0|2xagents:1||tierun.e2e|eval,nightly|600.0|run --tiers T0 --results --resource-type agents --fail-on-failure --grace 3
-e2e.T1|2xagents:1||tierun.e2e|eval,nightly|600.0|run --tiers T1 --results --resource-type agents --fail-on-failure --grace 3
-e2e.T2|2xagents:1|e2e.T0,e2e.T1|tierun.e2e|eval,nightly|600.0|run --tiers T2 --results --resource-type agents --fail-on-failure --grace 3
+e2e.T0|2xagents:1||tierun.e2e|eval,nightly|600.0|run --tiers T0 --results --resource-type agents --experiment-slots 4 --fail-on-failure --grace 3
+e2e.T1|2xagents:1||tierun.e2e|eval,nightly|600.0|run --tiers T1 --results --resource-type agents --experiment-slots 4 --fail-on-failure --grace 3
+e2e.T2|2xagents:1|e2e.T0,e2e.T1|tierun.e2e|eval,nightly|600.0|run --tiers T2 --results --resource-type agents --experiment-slots 4 --fail-on-failure --grace 3
 e2e.report|0x|e2e.T0,e2e.T1,e2e.T2|cleanup:tierun.e2e|eval,nightly||report
 EXPECTED
 

@@ -471,15 +471,17 @@ class ServerAuditTest : public ::testing::TestWithParam<ServerStyle> {
     server_.emplace(std::move(*server));
   }
   /// Writes one byte into the pool the way a misbehaving client would.
-  void WriteOneByteTooMany() {
+  void WriteOneByteTooMany() { WriteTooMany("+"); }
+
+  void WriteTooMany(const char* bytes) {
     const Auth& auth = server_->auth();
     if (auth.style == AuthStyle::kPipe) {
-      ASSERT_TRUE(WriteBytes(auth.write_fd, "+"));
+      ASSERT_TRUE(WriteBytes(auth.write_fd, bytes));
       return;
     }
     UniqueFd fifo(open(auth.fifo_path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
     ASSERT_TRUE(fifo.valid());
-    ASSERT_TRUE(WriteBytes(fifo.get(), "+"));
+    ASSERT_TRUE(WriteBytes(fifo.get(), bytes));
   }
 
   ScopedTempDir dir_;
@@ -525,7 +527,18 @@ TEST_P(ServerAuditTest, ExtraWhenAByteTooManyWasWritten) {
   EXPECT_EQ(audit.returned, 4);
   EXPECT_EQ(audit.missing, 0);
   EXPECT_EQ(audit.extra, 1);
-  EXPECT_EQ(audit.Describe(), "4 of 3 tokens returned, 1 extra");
+  EXPECT_EQ(audit.Describe(),
+            "4 of 3 tokens returned: the pool held 1 more token than it gave out");
+}
+
+// Five forged tokens (an agent writing '+' into its MAKEFLAGS pool) are
+// named as such, so nobody mistakes them for a clean pool.
+TEST_P(ServerAuditTest, ForgedTokensAreCountedAndNamed) {
+  WriteTooMany("+++++");
+  Audit audit = server_->Shutdown();
+  EXPECT_EQ(audit.extra, 5);
+  EXPECT_EQ(audit.Describe(),
+            "8 of 3 tokens returned: the pool held 5 more tokens than it gave out");
 }
 
 // A second Shutdown() returns the first audit, even if tokens came back since.

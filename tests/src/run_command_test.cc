@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 
+#include "src/agent_pool.h"
 #include "src/commands.h"
 #include "tests/support/plan_builders.h"
 
@@ -32,6 +33,22 @@ TEST(RunPoolSlotsTest, JobsAndCTestSlotsTakeTheSmaller) {
 TEST(RunPoolSlotsTest, WithoutCTestSlotsAsOwnPool) {
   EXPECT_EQ(RunPoolSlots(3, NoMake(), std::nullopt), 3);
   EXPECT_EQ(RunPoolSlots(0, NoMake(), std::nullopt), DefaultJobs());
+}
+
+// A pool tierun creates caps the agents at its size: tokens an agent writes
+// into it must not start more (faults.agent_forged_tokens).
+TEST(OpenAgentPoolTest, OwnPoolCapsAgentsAtItsSize) {
+  auto signals = ScopedSignalFd::BlockTerminationSignals();
+  ASSERT_TRUE(signals) << signals.error().message;
+  int signal = 0;
+  for (const auto& [request, slots] :
+       {std::pair<AgentPoolRequest, int>{{3, std::nullopt}, 3}, {{0, 2}, 2}, {{5, 4}, 4}}) {
+    jobserver::Result<AgentPool> pool = OpenAgentPool(request, NoMake(), *signals, &signal);
+    ASSERT_TRUE(pool) << pool.error().message;
+    ASSERT_TRUE(pool->server.has_value());
+    EXPECT_EQ(pool->server->slots(), slots);
+    EXPECT_EQ(pool->cap, slots);
+  }
 }
 
 // `tierun list`: the exact lines the CMake module parses -- tiers in plan

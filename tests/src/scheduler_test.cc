@@ -123,5 +123,52 @@ TEST(SchedulerTest, AStopDuringAStartStopsTheAgentItStartsAndLeavesItsRunUndone)
       << "the stopped run has a report";
 }
 
+// With --experiment-slots 1, each agent holds the experiment's one slot
+// file while it starts and runs, so another runner of the experiment can
+// take none meanwhile; the agents take turns (a pool of 3 would allow 3),
+// and the slot is free again at the end.
+TEST(SchedulerTest, EachAgentHoldsAnExperimentSlot) {
+  test::ScopedTempDir dir;
+  const std::string experiment = dir.path() + "/slots";
+  ASSERT_TRUE(MakeDirectories(experiment).ok());
+  Plan plan = test::MakePlan("slots", {test::MakeTier("A", {"a", "b", "c"}, 1)});
+  plan.tiers[0].agent.argv = {"/bin/true"};
+  WorkQueue queue(plan, RunSelection{},
+                  [](const std::string&, const std::string&, int) { return false; });
+  jobserver::Result<ScopedSignalFd> signals = ScopedSignalFd::BlockTerminationSignals();
+  ASSERT_TRUE(signals.ok()) << signals.error().message;
+  int signal_seen = 0;
+  jobserver::Result<AgentPool> pool =
+      OpenAgentPool({3, std::nullopt}, jobserver::MakeflagsEnvironment{}, *signals, &signal_seen);
+  ASSERT_TRUE(pool.ok()) << pool.error().message;
+  auto ours = ExperimentSlots::Open(ExperimentSlots::DirectoryFor(experiment), 1);
+  auto other_runner = ExperimentSlots::Open(ExperimentSlots::DirectoryFor(experiment), 1);
+  ASSERT_TRUE(ours && other_runner);
+  EventLog events(experiment + "/events.jsonl");
+  Progress progress(ProgressMode::kNone, plan, stderr);
+  SchedulerOptions options;
+  options.cap = pool->cap;
+  options.experiment_slots = ours->get();
+  int starts = 0;
+  int starts_beside_another_runner = 0;
+  options.start_attempt = [&](const AttemptSpec& spec) {
+    ++starts;
+    if ((*other_runner)->TryTake().valid()) ++starts_beside_another_runner;
+    return StartAttempt(spec);
+  };
+  PlanResults results(plan);
+  Scheduler scheduler(plan, experiment, queue, *pool->client, events, progress, results, options);
+  EXPECT_EQ(scheduler.Run(*signals), 0);
+  EXPECT_EQ(starts, 3);
+  EXPECT_EQ(starts_beside_another_runner, 0);
+  int most_running = 0;
+  for (const nlohmann::json& event : Journal(experiment + "/events.jsonl")) {
+    if (event["event"] == "start")
+      most_running = std::max(most_running, event["running"].get<int>());
+  }
+  EXPECT_EQ(most_running, 1);
+  EXPECT_TRUE((*other_runner)->TryTake().valid()) << "the slot was not given back";
+}
+
 }  // namespace
 }  // namespace tierun

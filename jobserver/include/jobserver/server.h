@@ -57,7 +57,8 @@ struct Audit {
   int missing = 0;   ///< expected - returned, when positive.
   int extra = 0;     ///< returned - expected, when positive.
   bool clean() const { return missing == 0 && extra == 0; }
-  /// "3 of 3 tokens returned" or "2 of 3 tokens returned, 1 missing".
+  /// "3 of 3 tokens returned", "2 of 3 tokens returned, 1 missing" or
+  /// "8 of 3 tokens returned: the pool held 5 more tokens than it gave out".
   std::string Describe() const;
 };
 
