@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <optional>
 
 #include "jobserver/unique_fd.h"
 #include "src/atomic_file.h"
@@ -49,9 +52,34 @@ bool ReadTokens(const json& object, TokenCounts& tokens) {
     auto value = found->find(key);
     if (value == found->end()) continue;
     if (!value->is_number_integer()) return false;
-    *field = value->get<int64_t>();
+    // Past INT64_MAX, get<int64_t>() would wrap: kept out of range instead.
+    *field = value->is_number_unsigned() && value->get<uint64_t>() > uint64_t{INT64_MAX}
+                 ? INT64_MAX
+                 : value->get<int64_t>();
   }
   return true;
+}
+
+/// Why the numbers of a well-typed report are out of the ranges of
+/// run_record.h, if they are.
+std::optional<std::string> RangeProblem(const AgentReport& report) {
+  const auto outside = [](const char* key, double value, const std::string& range) {
+    return std::string(key) + " " + json(value).dump() + " is out of range; expected " + range;
+  };
+  if (report.score && !(std::abs(*report.score) <= kMaxScoreMagnitude)) {
+    return outside("score", *report.score, "a number from -1e9 to 1e9");
+  }
+  if (report.cost_usd && !(*report.cost_usd >= 0 && *report.cost_usd <= kMaxAttemptCostUsd)) {
+    return outside("cost_usd", *report.cost_usd, "a number from 0 to 1e9");
+  }
+  for (auto [key, count] :
+       {std::pair{"tokens.input", report.tokens.input}, {"tokens.output", report.tokens.output}}) {
+    if (count < 0 || count > kMaxAttemptTokens) {
+      return std::string(key) + " " + std::to_string(count) +
+             " is out of range; expected an integer from 0 to 1e16";
+    }
+  }
+  return std::nullopt;
 }
 
 /// result.json -> result.attempt1.json before attempt 2, and so on, within
@@ -118,6 +146,9 @@ Result<AgentReport> ParseAgentReport(std::string_view text, const std::string& p
                      ": expected passed (bool), score, cost_usd, retry_after_s (numbers), "
                      "tokens {input, output} (integers)"};
   }
+  if (std::optional<std::string> problem = RangeProblem(report)) {
+    return Error{ErrorKind::kInvalid, path + ": " + *problem};
+  }
   return report;
 }
 
@@ -125,7 +156,8 @@ Result<AgentReport> ReadAgentReport(const std::string& path) {
   Result<UniqueFd> fd = OpenAgentFile(path);
   if (!fd) return fd.error();
   if (!*fd) return AgentReport{};
-  Result<std::string> text = ReadWholeFile(fd->get(), path);
+  // Bounded: a 3 GB result.json is refused by its size, never read.
+  Result<std::string> text = ReadWholeFile(fd->get(), path, kMaxAgentReportBytes);
   if (!text) return text.error();
   return ParseAgentReport(*text, path);
 }

@@ -11,8 +11,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <cstdint>
 #include <memory>
 
 #include "jobserver/unique_fd.h"
@@ -429,23 +431,53 @@ Status AppendLine(int fd, const std::string& path, std::string_view line) {
   return WriteAll(fd, line, path);
 }
 
-Result<std::string> ReadWholeFile(const std::string& path) {
+std::string DescribeBytes(size_t bytes) {
+  if (bytes >= (size_t{1} << 20) && bytes % (size_t{1} << 20) == 0) {
+    return std::to_string(bytes >> 20) + " MiB";
+  }
+  if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+Result<std::string> ReadWholeFile(const std::string& path, size_t max_bytes) {
   UniqueFd fd(OpenConfined(path, O_RDONLY, 0, /*follow=*/true));
   if (!fd) {
     const int saved = errno;
     return Error{ErrorKind::kInvalid, path + ": " + strerror(saved)};
   }
-  return ReadWholeFile(fd.get(), path);
+  return ReadWholeFile(fd.get(), path, max_bytes);
 }
 
-Result<std::string> ReadWholeFile(int fd, const std::string& path) {
+namespace {
+
+Error TooBig(const std::string& path, uint64_t size, size_t max_bytes) {
+  return Error{ErrorKind::kInvalid, path + ": " + std::to_string(size) + " bytes, more than the " +
+                                        DescribeBytes(max_bytes) + " tierun reads"};
+}
+
+}  // namespace
+
+Result<std::string> ReadWholeFile(int fd, const std::string& path, size_t max_bytes) {
+  // The size first: a huge file is refused before any of it is read (the
+  // reader of a 3 GB result.json must neither abort nor stall the loop).
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return TooBig(path, static_cast<uint64_t>(st.st_size), max_bytes);
+  }
   std::string content;
   char buffer[65536];
   while (true) {
-    const ssize_t n = RetryOnEintr([&] { return read(fd, buffer, sizeof buffer); });
+    // One byte past the bound tells a file that grew (or a pipe) too big.
+    const size_t want = std::min(sizeof buffer, max_bytes + 1 - content.size());
+    const ssize_t n = RetryOnEintr([&] { return read(fd, buffer, want); });
     if (n == -1) return jobserver::SystemError("cannot read " + path);
     if (n == 0) return content;
     content.append(buffer, static_cast<size_t>(n));
+    if (content.size() > max_bytes) {
+      const bool sized = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+      const uint64_t size = sized ? static_cast<uint64_t>(st.st_size) : 0;
+      return TooBig(path, std::max<uint64_t>(size, content.size()), max_bytes);
+    }
   }
 }
 

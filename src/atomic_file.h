@@ -144,9 +144,29 @@ namespace internal {
 int OpenBeneathByWalk(int root_fd, const std::string& relative, int flags, mode_t mode);
 }  // namespace internal
 
-/// Reads a whole file; kInvalid with the path and reason when it cannot.
-jobserver::Result<std::string> ReadWholeFile(const std::string& path);
-/// Reads the rest of the open file `fd`; `path` names it in errors.
-jobserver::Result<std::string> ReadWholeFile(int fd, const std::string& path);
+/// Every file tierun reads is read whole, so every read has a bound: a file
+/// larger than it (an agent's 3 GB result.json, a sparse plan.json) is
+/// refused, from its size before a byte is read, and never held in memory.
+/// The bounds, each where its file is read: an agent's result.json or
+/// judgment.json 1 MiB (agent_process.h), a plan file 4 MiB (plan.h), a run's
+/// report.json 1 MiB (reports.cc), and this default for the rest: plan.json,
+/// which holds the normalised plan (at most 8 MiB as compact JSON, plan.h)
+/// indented, so a few times that.
+inline constexpr size_t kDefaultReadLimit = size_t{64} << 20;
+
+/// "1 MiB", "64 MiB", "1536 KiB", "100 bytes": a bound, for messages.
+std::string DescribeBytes(size_t bytes);
+
+/// Reads a whole file of at most `max_bytes`; kInvalid with the path and
+/// reason when it cannot, or when it is larger: "<path>: 3221225472 bytes,
+/// more than the 1 MiB tierun reads".
+jobserver::Result<std::string> ReadWholeFile(const std::string& path,
+                                             size_t max_bytes = kDefaultReadLimit);
+/// Reads the rest of the open file `fd`, at most `max_bytes` of it (the
+/// size fstat() gives is checked first; a file that grows while it is read,
+/// or that fstat() cannot size, is cut off at `max_bytes` + 1 and refused
+/// the same way); `path` names it in errors.
+jobserver::Result<std::string> ReadWholeFile(int fd, const std::string& path,
+                                             size_t max_bytes = kDefaultReadLimit);
 
 }  // namespace tierun

@@ -7,11 +7,18 @@ namespace tierun {
 
 namespace {
 
+/// The mean of finite values is finite: when their sum overflows (1e308 and
+/// 1e308), it is taken again as the sum of value / n. (Scores and costs an
+/// agent reports are bounded, run_record.h; this is for any other caller.)
 double Mean(const std::vector<double>& values) {
   if (values.empty()) return 0;
+  const double n = static_cast<double>(values.size());
   double sum = 0;
   for (double value : values) sum += value;
-  return sum / static_cast<double>(values.size());
+  if (std::isfinite(sum)) return sum / n;
+  sum = 0;
+  for (double value : values) sum += value / n;
+  return sum;
 }
 
 double Median(std::vector<double> values) {
@@ -19,21 +26,28 @@ double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t middle = values.size() / 2;
   if (values.size() % 2 == 1) return values[middle];
-  return (values[middle - 1] + values[middle]) / 2;
+  return values[middle - 1] / 2 + values[middle] / 2;  // Never past the larger.
 }
 
 /// Sample standard deviation (n - 1): the runs are a sample of what the agent
 /// would do, not the whole population.
+/// Where the squares overflow, the deviations are taken in units of the
+/// largest one first; the result may still be past DBL_MAX (the values
+/// spread over more than it): then it is infinite, and the reports show null.
 double SampleStdev(const std::vector<double>& values, double mean) {
   if (values.size() < 2) return 0;
+  const double n = static_cast<double>(values.size() - 1);
   double squares = 0;
   for (double value : values) squares += (value - mean) * (value - mean);
-  return std::sqrt(squares / static_cast<double>(values.size() - 1));
-}
-
-void AddTokens(TokenCounts& sum, const TokenCounts& more) {
-  sum.input += more.input;
-  sum.output += more.output;
+  if (std::isfinite(squares)) return std::sqrt(squares / n);
+  double scale = 0;  // Halves, so a deviation of -1e308 from 1.7e308 is finite.
+  for (double value : values) scale = std::max(scale, std::abs(value / 2 - mean / 2));
+  squares = 0;
+  for (double value : values) {
+    const double unit = (value / 2 - mean / 2) / scale;
+    squares += unit * unit / n;
+  }
+  return 2 * scale * std::sqrt(squares);
 }
 
 SubtestMetrics ComputeSubtest(const Tier& tier, size_t tier_index, size_t subtest_index,
@@ -43,14 +57,17 @@ SubtestMetrics ComputeSubtest(const Tier& tier, size_t tier_index, size_t subtes
   metrics.subtest = tier.subtests[subtest_index];
   metrics.expected_runs = tier.runs;
   std::vector<double> scores;
+  std::vector<double> costs;  // Absent counts as 0.
   for (int run = 1; run <= tier.runs; ++run) {
     const RunOutcome* found = results.Find(tier_index, subtest_index, run);
     if (found == nullptr) continue;
     const RunOutcome& record = *found;
     scores.push_back(record.score);
+    costs.push_back(record.cost_usd.value_or(0));
     if (record.passed) ++metrics.passed;
+    // Past DBL_MAX a sum is infinite: the reports show it as null.
     metrics.total_cost += record.cost_usd.value_or(0);
-    AddTokens(metrics.tokens, record.tokens);
+    AddTokensSaturating(metrics.tokens, record.tokens);
   }
   metrics.runs = static_cast<int>(scores.size());
   if (metrics.runs == 0) return metrics;
@@ -59,12 +76,15 @@ SubtestMetrics ComputeSubtest(const Tier& tier, size_t tier_index, size_t subtes
   metrics.mean_score = Mean(scores);
   metrics.median_score = Median(scores);
   metrics.stdev_score = SampleStdev(scores, metrics.mean_score);
-  metrics.mean_cost = metrics.total_cost / runs;
+  metrics.mean_cost = Mean(costs);  // Finite even where the total is not.
   if (metrics.mean_score > 0) {
     metrics.consistency = std::max(0.0, 1 - metrics.stdev_score / metrics.mean_score);
   }
   // Cost-of-pass is infinite without a pass; JSON has no infinity, so absent.
-  if (metrics.pass_rate > 0) metrics.cost_of_pass = metrics.mean_cost / metrics.pass_rate;
+  // So is one that overflows: it could never be the frontier.
+  if (metrics.pass_rate > 0 && std::isfinite(metrics.mean_cost / metrics.pass_rate)) {
+    metrics.cost_of_pass = metrics.mean_cost / metrics.pass_rate;
+  }
   return metrics;
 }
 
@@ -88,7 +108,7 @@ TierMetrics ComputeTier(const Tier& tier, size_t tier_index, const PlanResults& 
     metrics.runs += subtest.runs;
     metrics.passed += subtest.passed;
     metrics.total_cost += subtest.total_cost;
-    AddTokens(metrics.tokens, subtest.tokens);
+    AddTokensSaturating(metrics.tokens, subtest.tokens);
     // A sub-test without runs has no median to compare; it cannot be best.
     if (subtest.runs > 0 && (best == nullptr || RanksAbove(subtest, *best))) best = &subtest;
   }
@@ -115,7 +135,7 @@ ExperimentMetrics ComputeMetrics(const Plan& plan, const PlanResults& results) {
     metrics.runs += computed.runs;
     metrics.passed += computed.passed;
     metrics.total_cost += computed.total_cost;
-    AddTokens(metrics.tokens, computed.tokens);
+    AddTokensSaturating(metrics.tokens, computed.tokens);
     // Strictly lower only: the first tier in plan order wins a tie.
     if (computed.cost_of_pass && (!metrics.frontier_cost_of_pass ||
                                   *computed.cost_of_pass < *metrics.frontier_cost_of_pass)) {

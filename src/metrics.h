@@ -12,6 +12,13 @@
 /// Tier: the best sub-test -- highest median score; ties: higher pass rate,
 /// then lower mean cost, then plan order -- whose cost_of_pass is the tier's.
 /// Experiment: frontier cost_of_pass = the minimum over tiers, and its tier.
+///
+/// Overflow: what agents report is bounded (run_record.h), so no sum, mean
+/// or deviation of it overflows. For other input, a mean of finite values
+/// stays finite, a sum or deviation past DBL_MAX is infinite and shows as
+/// null in the reports (never "inf"), a cost_of_pass that is not finite is
+/// absent and never the frontier. Token counts add up saturating at
+/// INT64_MAX, shown as null (AddTokensSaturating).
 /// (Cost-of-pass: Erol et al., "Cost-of-Pass: An Economic Framework for
 /// Evaluating Language Models", 2025: expected cost of one correct solution.)
 

@@ -1,6 +1,7 @@
 #include "src/plan.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include <algorithm>
@@ -61,6 +62,41 @@ std::string Range(int64_t min, int64_t max) {
   return "from " + std::to_string(min) + " to " + std::to_string(max);
 }
 
+/// "8760h (365 days)": the maximum duration, as a plan would write it.
+std::string DescribeDuration(Milliseconds duration) {
+  const int64_t hours = duration.count() / 3600000;
+  return std::to_string(hours) + "h (" + std::to_string(hours / 24) + " days)";
+}
+
+/// The longest wait between two attempts, backoff x 2^(attempts - 2) (the
+/// scheduler's Backoff(), before its jitter), if it stays within
+/// kMaxDuration; nullopt past it. Doubling stops there, so nothing overflows.
+std::optional<Milliseconds> LongestBackoff(const RetryPolicy& retry) {
+  Milliseconds wait = retry.backoff;
+  for (int attempt = 3; attempt <= retry.attempts && wait.count() > 0; ++attempt) {
+    wait *= 2;
+    if (wait > kMaxDuration) return std::nullopt;
+  }
+  return wait;
+}
+
+std::string BackoffProblem(const RetryPolicy& retry) {
+  return "backoff " + std::to_string(retry.backoff.count()) + " ms doubled before each of " +
+         std::to_string(retry.attempts) + " attempts waits more than the maximum, " +
+         DescribeDuration(kMaxDuration) + "; lower retry.attempts or retry.backoff";
+}
+
+/// Sub-tests x runs of a tier, in 64 bits (10,000 x INT_MAX fits).
+int64_t TierRuns(const Tier& tier) {
+  return static_cast<int64_t>(tier.subtests.size()) * int64_t{tier.runs};
+}
+
+std::string TooManyRunsProblem(const Tier& tier, int64_t total) {
+  return "tier '" + tier.id + "' brings the plan to " + std::to_string(total) +
+         " runs (sub-tests x runs, summed over tiers); tierun runs at most " +
+         std::to_string(kMaxPlanRuns) + " in one plan";
+}
+
 bool IsIdChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == '-';
@@ -70,6 +106,12 @@ bool IsIdChar(char c) {
 /// cannot: with no '/' and no "..", a run directory stays inside.
 std::optional<std::string> IdProblem(const std::string& id) {
   if (id.empty()) return "expected an id, got an empty string";
+  if (id.size() > kMaxIdLength) {
+    return "id '" + id.substr(0, 20) + "...' is " + std::to_string(id.size()) +
+           " bytes long; ids are at most " + std::to_string(kMaxIdLength) +
+           " (the names tierun makes from one, such as .<name>.setup.lock, must fit NAME_MAX, "
+           "255)";
+  }
   for (char c : id) {
     if (!IsIdChar(c)) {
       return "invalid character '" + std::string(1, c) + "' in id '" + id +
@@ -237,7 +279,11 @@ class TomlReader {
   Result<Milliseconds> Duration(const toml::node& node, const std::string& path) const {
     if (!node.is_string()) return Expected(node, path, "a duration such as \"90s\"");
     const std::string& text = node.as_string()->get();
-    if (std::optional<Milliseconds> duration = ParseDuration(text)) return *duration;
+    if (std::optional<Milliseconds> duration = ParseDuration(text)) {
+      if (*duration <= kMaxDuration) return *duration;
+      return At(node, path + ": duration '" + text + "' is more than the maximum, " +
+                          DescribeDuration(kMaxDuration));
+    }
     return At(node, path + ": invalid duration '" + text +
                         "'; expected numbers with units h, m, s, ms, such as \"90s\" or \"1h30m\"");
   }
@@ -338,6 +384,13 @@ struct TierNodes {
 
 enum class Mark { kNew, kOnPath, kDone };
 
+json TierToJson(const Tier& tier);
+
+/// A tier's share of PlanToJson(plan).dump(), in bytes.
+size_t NormalizedSize(const Tier& tier) {
+  return TierToJson(tier).dump(-1, ' ', false, json::error_handler_t::replace).size() + 1;
+}
+
 /// Builds a Plan from a parsed document, checking everything DESIGN.md
 /// section 4.2 promises; stops at the first error.
 class PlanParser {
@@ -364,6 +417,7 @@ class PlanParser {
   Status ReadTiers(const toml::table& root);
   Status ReadTier(const toml::table& table);
   Status CheckUniqueId(const Tier& tier, const toml::node& id) const;
+  Status CheckSize(const toml::table& table, const Tier& tier);
   Status ReadSubtests(const toml::table& table, std::vector<std::string>& subtests) const;
   Result<std::vector<std::string>> CountedSubtests(const toml::node& node) const;
   Status ReadDependsOn(const toml::table& table, Tier& tier, TierNodes& nodes) const;
@@ -379,7 +433,28 @@ class PlanParser {
   CommandSpec agent_;                 ///< [agent]: every tier starts from it.
   std::optional<CommandSpec> judge_;  ///< [judge], if the plan has one.
   std::vector<TierNodes> nodes_;      ///< Parallel to plan_.tiers.
+  int64_t runs_ = 0;                  ///< Of the tiers read so far.
+  size_t normalized_bytes_ = 0;       ///< Their part of PlanToJson(), compact.
 };
+
+/// Adds the tier to the plan's totals, checked tier by tier: a plan past a
+/// limit stops at the first tier beyond it, before it takes the memory.
+Status PlanParser::CheckSize(const toml::table& table, const Tier& tier) {
+  runs_ += TierRuns(tier);  // At most 1e6 + 10,000 x INT_MAX: no overflow.
+  if (runs_ > kMaxPlanRuns) {
+    const toml::node* at = table.get("runs") != nullptr ? table.get("runs") : table.get("subtests");
+    return read_.At(at != nullptr ? at->source() : table.source(), TooManyRunsProblem(tier, runs_));
+  }
+  normalized_bytes_ += NormalizedSize(tier);
+  if (normalized_bytes_ > kMaxNormalizedPlanBytes) {
+    return read_.At(table.source(),
+                    "tier '" + tier.id + "' brings the normalised plan (plan.json) past " +
+                        DescribeBytes(kMaxNormalizedPlanBytes) +
+                        ", the most tierun stores; use fewer tiers or sub-tests, or shorter "
+                        "commands (every tier holds its own copy of [agent] and [judge])");
+  }
+  return {};
+}
 
 Status PlanParser::CheckTopLevel(const toml::table& root) const {
   static constexpr std::string_view kTables[] = {"experiment", "agent", "judge", "retry", "tier"};
@@ -419,8 +494,16 @@ Status PlanParser::ReadRetry(const toml::table& root) {
   RetryPolicy& policy = plan_.retry;
   Status status = read_.CheckKeys(
       retry, "[retry]", {"attempts", "backoff", "transient_exit_codes", "transient_stderr"});
-  if (status) status = read_.OptionalInt(retry, "attempts", "retry", 1, kMaxInt, policy.attempts);
+  if (status) {
+    status = read_.OptionalInt(retry, "attempts", "retry", 1, kMaxAttempts, policy.attempts);
+  }
   if (status) status = read_.OptionalDuration(retry, "backoff", "retry", policy.backoff);
+  if (status && !LongestBackoff(policy)) {
+    const toml::node* at =
+        retry.get("backoff") != nullptr ? retry.get("backoff") : retry.get("attempts");
+    status =
+        read_.At(at != nullptr ? at->source() : retry.source(), "retry: " + BackoffProblem(policy));
+  }
   if (const toml::node* codes = retry.get("transient_exit_codes"); status && codes != nullptr) {
     status = Assign(read_.Array<int>(*codes, "retry.transient_exit_codes", "an array of integers",
                                      [this](const toml::node& code, const std::string& path) {
@@ -484,6 +567,7 @@ Status PlanParser::ReadTier(const toml::table& table) {
   if (status) status = read_.OptionalInt(table, "runs", "tier", 1, kMaxInt, tier.runs);
   if (status) status = read_.OptionalDuration(table, "timeout", "tier", tier.timeout);
   if (status) status = ReadTierCommands(table, tier);
+  if (status) status = CheckSize(table, tier);
   if (!status) return status;
   plan_.tiers.push_back(std::move(tier));
   nodes_.push_back(std::move(nodes));
@@ -748,8 +832,9 @@ std::optional<CommandSpec> JsonReader::Command(const json& object, const char* k
 RetryPolicy RetryFromJson(JsonReader& read, const json& plan) {
   RetryPolicy retry;
   const json& object = read.Field(plan, "retry", "");
-  retry.attempts = static_cast<int>(read.Int(object, "attempts", "retry", 1, kMaxInt));
-  retry.backoff = Milliseconds(read.Int(object, "backoff_ms", "retry", 0, kMaxInt64));
+  retry.attempts = static_cast<int>(read.Int(object, "attempts", "retry", 1, kMaxAttempts));
+  retry.backoff = Milliseconds(read.Int(object, "backoff_ms", "retry", 0, kMaxDuration.count()));
+  if (read.ok() && !LongestBackoff(retry)) read.Fail("retry", BackoffProblem(retry));
   const json& codes = read.Field(object, "transient_exit_codes", "retry");
   if (read.ok() && !codes.is_array()) read.Fail("retry.transient_exit_codes", "expected an array");
   for (size_t i = 0; read.ok() && codes.is_array() && i < codes.size(); ++i) {
@@ -771,7 +856,7 @@ Tier TierFromJson(JsonReader& read, const json& object, const std::string& path)
   tier.subtests = read.Strings(object, "subtests", path, true);
   tier.depends_on = read.Strings(object, "depends_on", path, true);
   tier.runs = static_cast<int>(read.Int(object, "runs", path, 1, kMaxInt));
-  tier.timeout = Milliseconds(read.Int(object, "timeout_ms", path, 0, kMaxInt64));
+  tier.timeout = Milliseconds(read.Int(object, "timeout_ms", path, 0, kMaxDuration.count()));
   tier.agent = read.Command(object, "agent", path, false).value_or(CommandSpec());
   tier.judge = read.Command(object, "judge", path, true);
   return tier;
@@ -786,7 +871,7 @@ Result<Plan> ParsePlan(std::string_view text, const std::string& source) {
 }
 
 Result<Plan> LoadPlan(const std::string& path) {
-  Result<std::string> text = ReadWholeFile(path);
+  Result<std::string> text = ReadWholeFile(path, kMaxPlanFileBytes);
   // Unreadable counts as invalid input, like a missing file: the user's to fix.
   if (!text) return Error{ErrorKind::kInvalid, text.error().message};
   return ParsePlan(*text, path);
@@ -812,12 +897,17 @@ Result<Plan> PlanFromJson(const json& value, const std::string& source) {
   plan.source = source;
   plan.name = read.String(read.Field(value, "name", ""), "name", true);
   plan.runs = static_cast<int>(read.Int(value, "runs", "", 1, kMaxInt));
-  plan.timeout = Milliseconds(read.Int(value, "timeout_ms", "", 0, kMaxInt64));
+  plan.timeout = Milliseconds(read.Int(value, "timeout_ms", "", 0, kMaxDuration.count()));
   plan.retry = RetryFromJson(read, value);
   const json& tiers = read.Field(value, "tiers", "");
   if (read.ok() && !tiers.is_array()) read.Fail("tiers", "expected an array");
+  int64_t runs = 0;
   for (size_t i = 0; read.ok() && tiers.is_array() && i < tiers.size(); ++i) {
     plan.tiers.push_back(TierFromJson(read, tiers[i], Element("tiers", i)));
+    runs += TierRuns(plan.tiers.back());  // A tier has at most 2^26 x INT_MAX.
+    if (read.ok() && runs > kMaxPlanRuns) {
+      read.Fail(Element("tiers", i), TooManyRunsProblem(plan.tiers.back(), runs));
+    }
   }
   if (!read.ok()) return Error{ErrorKind::kInvalid, source + ": " + read.problem()};
   return plan;
@@ -834,6 +924,28 @@ std::string PlanHash(const Plan& plan) {
   char hex[17];
   snprintf(hex, sizeof hex, "%016" PRIx64, hash);
   return hex;
+}
+
+Status CheckResultPaths(const Plan& plan, const std::string& experiment_dir) {
+  // The longest name in a run directory: report.json.tmp.<pid>.<n>, with a
+  // pid of up to 10 digits and a serial of up to 20 (atomic_file.cc).
+  constexpr size_t kLongestRunFile = sizeof "report.json.tmp." - 1 + 10 + 1 + 20;
+  for (const Tier& tier : plan.tiers) {
+    std::string digits = std::to_string(tier.runs);  // As RunDirectoryName(): run_01.
+    if (digits.size() < 2) digits.insert(0, 2 - digits.size(), '0');
+    const size_t run_dir = sizeof "run_" - 1 + digits.size();
+    for (const std::string& subtest : tier.subtests) {
+      const size_t length = experiment_dir.size() + 1 + tier.id.size() + 1 + subtest.size() + 1 +
+                            run_dir + 1 + kLongestRunFile;
+      if (length < PATH_MAX) continue;  // PATH_MAX counts the terminating NUL.
+      return Error{ErrorKind::kInvalid,
+                   experiment_dir + "/" + tier.id + "/" + subtest + "/run_" + digits +
+                       "/report.json.tmp.<pid>.<n>: " + std::to_string(length) +
+                       " bytes, more than a path may have (PATH_MAX " + std::to_string(PATH_MAX) +
+                       "); use a shorter results directory (--results) or shorter ids"};
+    }
+  }
+  return {};
 }
 
 std::optional<Milliseconds> ParseDuration(std::string_view text) {

@@ -3,6 +3,8 @@
 #include <stdio.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string_view>
@@ -28,27 +30,36 @@ std::string Format(const char* format, double value) {
   return buffer;
 }
 
-std::string Fixed(double value) { return Format("%.4f", value); }
-std::string Dollars(double value) { return Format("$%.4f", value); }
+// A number past DBL_MAX (metrics.h) is one the reports cannot give: "—" in
+// report.md, null in JSON, never "inf".
+std::string Fixed(double value) { return std::isfinite(value) ? Format("%.4f", value) : "—"; }
+std::string Dollars(double value) { return std::isfinite(value) ? Format("$%.4f", value) : "—"; }
 std::string Percent(double fraction) { return Format("%.1f %%", fraction * 100); }
 std::string DollarsOrDash(const std::optional<double>& value) {
   return value ? Dollars(*value) : "—";
 }
 
-json OrNull(const std::optional<double>& value) { return value ? json(*value) : json(nullptr); }
+json Number(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
+json OrNull(const std::optional<double>& value) { return value ? Number(*value) : json(nullptr); }
 json OrNull(const std::optional<std::string>& value) {
   return value ? json(*value) : json(nullptr);
 }
 
+/// A saturated sum (run_record.h) is more than tierun counts: null.
+json TokenCount(int64_t count) { return TokenCountSaturated(count) ? json(nullptr) : json(count); }
 json TokensJson(const TokenCounts& tokens) {
-  return {{"input", tokens.input}, {"output", tokens.output}};
+  return {{"input", TokenCount(tokens.input)}, {"output", TokenCount(tokens.output)}};
 }
 
 // ---- reading ---------------------------------------------------------------
 
+/// A run's report.json is some 400 bytes (ids are at most 243 each); one
+/// an agent replaced with a huge file is refused by its size.
+constexpr size_t kMaxRunReportBytes = size_t{1} << 20;
+
 Result<RunRecord> ReadRunRecord(const std::string& path, const std::string& tier,
                                 const std::string& subtest, int run) {
-  Result<std::string> text = ReadWholeFile(path);
+  Result<std::string> text = ReadWholeFile(path, kMaxRunReportBytes);
   if (!text) return text.error();
   RunRecord record;
   try {
@@ -304,13 +315,13 @@ json SubtestReportJson(const SubtestMetrics& metrics) {
       {"expected_runs", metrics.expected_runs},
       {"runs", metrics.runs},
       {"passed", metrics.passed},
-      {"pass_rate", metrics.pass_rate},
-      {"mean_score", metrics.mean_score},
-      {"median_score", metrics.median_score},
-      {"stdev_score", metrics.stdev_score},
-      {"total_cost", metrics.total_cost},
-      {"mean_cost", metrics.mean_cost},
-      {"consistency", metrics.consistency},
+      {"pass_rate", Number(metrics.pass_rate)},
+      {"mean_score", Number(metrics.mean_score)},
+      {"median_score", Number(metrics.median_score)},
+      {"stdev_score", Number(metrics.stdev_score)},
+      {"total_cost", Number(metrics.total_cost)},
+      {"mean_cost", Number(metrics.mean_cost)},
+      {"consistency", Number(metrics.consistency)},
       {"cost_of_pass", OrNull(metrics.cost_of_pass)},
       {"tokens", TokensJson(metrics.tokens)},
   };
@@ -326,7 +337,7 @@ json TierReportJson(const TierMetrics& metrics) {
       {"expected_runs", metrics.expected_runs},
       {"runs", metrics.runs},
       {"passed", metrics.passed},
-      {"total_cost", metrics.total_cost},
+      {"total_cost", Number(metrics.total_cost)},
       {"tokens", TokensJson(metrics.tokens)},
       {"best_subtest", OrNull(metrics.best_subtest)},
       {"cost_of_pass", OrNull(metrics.cost_of_pass)},
@@ -342,7 +353,7 @@ json ExperimentReportJson(const ExperimentMetrics& metrics) {
       {"expected_runs", metrics.expected_runs},
       {"runs", metrics.runs},
       {"passed", metrics.passed},
-      {"total_cost", metrics.total_cost},
+      {"total_cost", Number(metrics.total_cost)},
       {"tokens", TokensJson(metrics.tokens)},
       {"frontier_cost_of_pass", OrNull(metrics.frontier_cost_of_pass)},
       {"frontier_tier", OrNull(metrics.frontier_tier)},

@@ -227,6 +227,11 @@ std::variant<Session, int> OpenSession(const RunOptions& options,
     fprintf(stderr, "%s: %s\n", kWho, selection.error().message.c_str());
     return kExitUsage;
   }
+  // Before anything is written: a path past PATH_MAX would fail halfway.
+  if (jobserver::Status fits = CheckResultPaths(*plan, ExperimentDirectory(*plan)); !fits) {
+    fprintf(stderr, "%s: %s\n", kWho, fits.error().message.c_str());
+    return kExitUsage;
+  }
   if (options.dry_run || jobserver::DryRunRequested(env)) {
     return PrintDryRun(*plan, ExperimentDirectory(*plan), *selection, signals);
   }

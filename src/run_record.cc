@@ -1,18 +1,24 @@
 #include "src/run_record.h"
 
 #include <cmath>
+#include <cstdint>
+#include <utility>
 
 #include "src/json_text.h"
+#include "src/plan.h"
 
 namespace tierun {
 
 using nlohmann::json;
 
+static_assert(kMaxRecordAttempts == kMaxAttempts, "a record sums at most kMaxAttempts attempts");
+
 namespace {
 
 // nlohmann's own get<int>() accepts 1.5 and true; a run record that says
 // "run": true was not written by us, so it is refused rather than guessed at.
-[[noreturn]] void ThrowType(const json& value, const std::string& key, const char* expected) {
+[[noreturn]] void ThrowType(const json& value, const std::string& key,
+                            const std::string& expected) {
   throw json::type_error::create(
       302, "\"" + key + "\" must be " + expected + ", but is " + value.type_name(), &value);
 }
@@ -53,6 +59,28 @@ double AsFinite(const json& value, const std::string& key) {
   return value.get<double>();
 }
 
+/// A finite number within [min, max]: the ranges of run_record.h.
+double AsBounded(const json& value, const std::string& key, double min, double max) {
+  const double number = AsFinite(value, key);
+  if (number < min || number > max) {
+    throw json::out_of_range::create(
+        406, "\"" + key + "\" is " + value.dump() + ", outside the range tierun accepts", &value);
+  }
+  return number;
+}
+
+int64_t AsTokenCount(const json& value, const std::string& key) {
+  // An unsigned value past INT64_MAX would wrap in get<int64_t>().
+  if (value.is_number_unsigned() && value.get<uint64_t>() > uint64_t{INT64_MAX}) {
+    ThrowType(value, key, "a token count from 0 to " + std::to_string(kMaxRecordTokens));
+  }
+  const int64_t count = AsInteger(value, key);
+  if (count < 0 || count > kMaxRecordTokens) {
+    ThrowType(value, key, "a token count from 0 to " + std::to_string(kMaxRecordTokens));
+  }
+  return count;
+}
+
 bool AsBool(const json& value, const std::string& key) {
   if (!value.is_boolean()) ThrowType(value, key, "a boolean");
   return value.get<bool>();
@@ -66,14 +94,14 @@ void ReadOptionalFields(const json& object, RunRecord& record) {
     record.attempts = AsInt(*attempts, "attempts");
   }
   if (const json* cost = Optional(object, "cost_usd"))
-    record.cost_usd = AsFinite(*cost, "cost_usd");
+    record.cost_usd = AsBounded(*cost, "cost_usd", 0, kMaxRecordCostUsd);
   if (const json* tokens = Optional(object, "tokens")) {
     if (!tokens->is_object()) ThrowType(*tokens, "tokens", "an object");
     if (const json* input = Optional(*tokens, "input")) {
-      record.tokens.input = AsInteger(*input, "tokens.input");
+      record.tokens.input = AsTokenCount(*input, "tokens.input");
     }
     if (const json* output = Optional(*tokens, "output")) {
-      record.tokens.output = AsInteger(*output, "tokens.output");
+      record.tokens.output = AsTokenCount(*output, "tokens.output");
     }
   }
   if (const json* code = Optional(object, "exit_code"))
@@ -91,6 +119,14 @@ void ReadOptionalFields(const json& object, RunRecord& record) {
 }
 
 }  // namespace
+
+void AddTokensSaturating(TokenCounts& sum, const TokenCounts& more) {
+  for (auto [total, add] : {std::pair{&sum.input, more.input}, {&sum.output, more.output}}) {
+    if (__builtin_add_overflow(*total, add, total)) *total = add < 0 ? INT64_MIN : INT64_MAX;
+  }
+}
+
+bool TokenCountSaturated(int64_t count) { return count == INT64_MAX; }
 
 void to_json(json& out, const RunRecord& record) {
   out = json{
@@ -171,7 +207,7 @@ void from_json(const json& in, RunRecord& record) {
   if (parsed.run < 1) ThrowType(in.at("run"), "run", "a run number >= 1");
   parsed.status = AsString(Required(in, "status"), "status");
   parsed.passed = AsBool(Required(in, "passed"), "passed");
-  parsed.score = AsFinite(Required(in, "score"), "score");
+  parsed.score = AsBounded(Required(in, "score"), "score", -kMaxScoreMagnitude, kMaxScoreMagnitude);
   ReadOptionalFields(in, parsed);
   record = std::move(parsed);
 }

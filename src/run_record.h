@@ -4,6 +4,7 @@
 /// A run is complete iff that file exists; every report above it is derived
 /// from these records (metrics.h), never stored as separate state.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -14,6 +15,26 @@
 #include <nlohmann/json.hpp>
 
 namespace tierun {
+
+/// What tierun takes from an agent's result.json (or a judge's
+/// judgment.json), read by ReadAgentReport(): the file is at most
+/// kMaxAgentReportBytes, and a number outside these ranges makes the report
+/// invalid, the run failed with the reason. The ranges keep every sum and
+/// mean the reports compute finite (metrics.h): a score of 1.7e308 or a cost
+/// of -1e308 would print as inf and be chosen as the frontier.
+inline constexpr size_t kMaxAgentReportBytes = size_t{1} << 20;  // 1 MiB
+/// Scores from -1e9 to 1e9.
+inline constexpr double kMaxScoreMagnitude = 1e9;
+/// Costs from 0 to 1e9 USD per attempt.
+inline constexpr double kMaxAttemptCostUsd = 1e9;
+/// Token counts from 0 to 1e16 per attempt: a run's attempts (at most 100,
+/// plan.h kMaxAttempts) sum to at most 1e18, below INT64_MAX (9.2e18).
+inline constexpr int64_t kMaxAttemptTokens = 10'000'000'000'000'000;
+/// A run's record sums its attempts: these are the bounds its report.json
+/// is read back with (an agent could rewrite it).
+inline constexpr int kMaxRecordAttempts = 100;
+inline constexpr double kMaxRecordCostUsd = kMaxAttemptCostUsd * kMaxRecordAttempts;
+inline constexpr int64_t kMaxRecordTokens = kMaxAttemptTokens * kMaxRecordAttempts;
 
 struct TokenCounts {
   int64_t input = 0;
@@ -41,6 +62,14 @@ struct RunRecord {
   std::string finished_at;
   bool operator==(const RunRecord&) const = default;
 };
+
+/// Adds `more` to `sum`, each count stopping at INT64_MAX instead of
+/// wrapping: sums over many runs can pass it (1,000 runs of 1e16 tokens).
+/// The reports show a count at INT64_MAX as null, "more than tierun counts"
+/// (TokenCountSaturated).
+void AddTokensSaturating(TokenCounts& sum, const TokenCounts& more);
+/// True for a count a saturating sum stopped at.
+bool TokenCountSaturated(int64_t count);
 
 /// Identifies a run: (tier, sub-test, run number).
 using RunId = std::tuple<std::string, std::string, int>;

@@ -2,13 +2,21 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdint>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "tests/support/plan_builders.h"
 
 namespace tierun {
+
+void PrintTo(const TokenCounts& tokens, std::ostream* os) {
+  *os << "{input " << tokens.input << ", output " << tokens.output << "}";
+}
+
 namespace {
 
 using test::MakePlan;
@@ -326,6 +334,70 @@ TEST(MetricsTest, RecordOrderDoesNotMatter) {
   }
   EXPECT_EQ(forward.tiers[0].best_subtest, "01");
   EXPECT_EQ(backward.tiers[0].best_subtest, "01");
+}
+
+// ---- overflow (tests/faults/plan_overflow_test.sh) ------------------------------
+
+// Token counts add up saturating: 1,000 runs of 1e16 tokens pass INT64_MAX
+// and stay there (the reports show null), where they wrapped to negative.
+TEST(MetricsTest, TokenSumsSaturateInsteadOfWrapping) {
+  std::vector<RunRecord> records;
+  for (int run = 1; run <= 1000; ++run) {
+    records.push_back(MakeRecord("T0", "00", run, {1, true, 0.01}));
+    records.back().tokens = {kMaxAttemptTokens, 5};
+  }
+  const ExperimentMetrics metrics =
+      ComputeMetrics(MakePlan("demo", {MakeTier("T0", {"00"}, 1000)}), records);
+  EXPECT_EQ(metrics.tiers[0].subtests[0].tokens, (TokenCounts{INT64_MAX, 5000}));
+  EXPECT_EQ(metrics.tokens, (TokenCounts{INT64_MAX, 5000}));
+  EXPECT_TRUE(TokenCountSaturated(metrics.tokens.input));
+  EXPECT_FALSE(TokenCountSaturated(metrics.tokens.output));
+  // Two runs of INT64_MAX each: -2 when wrapped.
+  TokenCounts sum{INT64_MAX, 0};
+  AddTokensSaturating(sum, {INT64_MAX, 7});
+  EXPECT_EQ(sum, (TokenCounts{INT64_MAX, 7}));
+}
+
+// What agents report is bounded, but the metrics stay finite for any
+// finite input: a mean of 1e308 and 1e308 is 1e308 (the sum is infinite), a
+// median of 1.7e308 and 1.7e308 too.
+TEST(MetricsTest, MeansOfHugeValuesDoNotOverflow) {
+  std::vector<RunRecord> records;
+  AddRuns(records, "T0", "00", {{1e308, true, 1e308}, {1e308, true, 1e308}});
+  AddRuns(records, "T0", "01", {{1.7e308, true, 0}, {1.7e308, true, 0}, {-1.7e308, true, 0}});
+  const ExperimentMetrics metrics =
+      ComputeMetrics(MakePlan("demo", {MakeTier("T0", {"00", "01"}, 3)}), records);
+  const SubtestMetrics& a = metrics.tiers[0].subtests[0];
+  EXPECT_EQ(a.mean_score, 1e308);
+  EXPECT_EQ(a.median_score, 1e308);
+  EXPECT_EQ(a.stdev_score, 0);
+  EXPECT_TRUE(std::isinf(a.total_cost));  // A sum past DBL_MAX: null in the reports.
+  EXPECT_EQ(a.mean_cost, 1e308);
+  ASSERT_TRUE(a.cost_of_pass.has_value());
+  EXPECT_EQ(*a.cost_of_pass, 1e308);
+  const SubtestMetrics& b = metrics.tiers[0].subtests[1];
+  EXPECT_TRUE(std::isfinite(b.mean_score)) << b.mean_score;
+  EXPECT_NEAR(b.mean_score / 1.7e308, 1.0 / 3, kTolerance);
+  EXPECT_EQ(b.median_score, 1.7e308);
+  // Deviations 2/3, 2/3, -4/3 of 1.7e308: sqrt((4/9 + 4/9 + 16/9) / 2) =
+  // 1.1547 x 1.7e308, past DBL_MAX: infinite, never NaN.
+  EXPECT_TRUE(std::isinf(b.stdev_score)) << b.stdev_score;
+  EXPECT_EQ(b.consistency, 0);
+}
+
+// A cost-of-pass that overflows is absent, so it is never the frontier; nor
+// is a negative one possible from an agent (run_record.h ranges).
+TEST(MetricsTest, NonFiniteCostOfPassIsNeverTheFrontier) {
+  std::vector<RunRecord> records;
+  AddRuns(records, "T0", "00", {{1, true, 1e308}, {0, false, 1e308}, {0, false, 1e308}});
+  AddRuns(records, "T1", "00", {{1, true, 0.5}});
+  const ExperimentMetrics metrics = ComputeMetrics(
+      MakePlan("demo", {MakeTier("T0", {"00"}, 3), MakeTier("T1", {"00"}, 3)}), records);
+  // T0: mean cost 1e308 / pass rate 1/3 = 3e308, past DBL_MAX.
+  EXPECT_FALSE(metrics.tiers[0].cost_of_pass.has_value());
+  ASSERT_TRUE(metrics.frontier_cost_of_pass.has_value());
+  EXPECT_EQ(*metrics.frontier_cost_of_pass, 0.5);
+  EXPECT_EQ(metrics.frontier_tier, "T1");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "src/plan.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -541,7 +542,7 @@ name = "demo"
 [retry]
 attempts = 0
 )",
-     "plan.toml:5:12: retry.attempts: expected an integer >= 1, got 0"},
+     "plan.toml:5:12: retry.attempts: expected an integer from 1 to 100, got 0"},
     {"retry backoff", R"([experiment]
 name = "demo"
 
@@ -844,6 +845,167 @@ TEST(PlanTest, LoadPlanNamesTheFile) {
   ASSERT_TRUE(good.ok()) << good.error().message;
   EXPECT_EQ(good->source, path);
   EXPECT_EQ(good->name, "mini");
+}
+
+// ---- limits (tests/faults/plan_huge_test.sh, plan_overflow_test.sh) ----------
+
+std::string PlanWith(const std::string& experiment, const std::string& tier,
+                     const std::string& retry = "") {
+  return "[experiment]\nname = \"demo\"\n" + experiment + "[agent]\ncommand = [\"run\"]\n" + retry +
+         "[[tier]]\nid = \"T0\"\n" + tier;
+}
+
+// Each limit of plan.h is a plan error naming the key, the line and column,
+// and the maximum, instead of a crash or a failure at run time.
+TEST(PlanTest, RejectsPlansPastTheLimits) {
+  const std::string long_id(kMaxIdLength + 1, 'a');
+  const struct {
+    const char* what;
+    std::string text;
+    std::string message;
+  } kCases[] = {
+      {"runs x subtests past 1,000,000", PlanWith("runs = 100000000\n", "subtests = 10000\n"),
+       "plan.toml:8:12: tier 'T0' brings the plan to 1000000000000 runs (sub-tests x runs, summed "
+       "over tiers); tierun runs at most 1000000 in one plan"},
+      {"over tiers, in 64 bits",
+       PlanWith("", "subtests = 10000\nruns = 2147483647\n[[tier]]\nid = \"T1\"\nruns = 2\n"),
+       "plan.toml:8:8: tier 'T0' brings the plan to 21474836470000 runs (sub-tests x runs, "
+       "summed over tiers); tierun runs at most 1000000 in one plan"},
+      {"second tier past it", PlanWith("runs = 500000\n", "[[tier]]\nid = \"T1\"\nruns = 500001\n"),
+       "plan.toml:10:8: tier 'T1' brings the plan to 1000001 runs (sub-tests x runs, summed over "
+       "tiers); tierun runs at most 1000000 in one plan"},
+      {"timeout 3000000h", PlanWith("timeout = \"3000000h\"\n", ""),
+       "plan.toml:3:11: experiment.timeout: duration '3000000h' is more than the maximum, 8760h "
+       "(365 days)"},
+      {"tier timeout 8761h", PlanWith("", "timeout = \"8761h\"\n"),
+       "plan.toml:7:11: tier.timeout: duration '8761h' is more than the maximum, 8760h (365 "
+       "days)"},
+      {"backoff 3000000h", PlanWith("", "", "[retry]\nbackoff = \"3000000h\"\n"),
+       "plan.toml:6:11: retry.backoff: duration '3000000h' is more than the maximum, 8760h (365 "
+       "days)"},
+      {"backoff doubled past a year",
+       PlanWith("", "", "[retry]\nattempts = 40\nbackoff = \"1s\"\n"),
+       "plan.toml:7:11: retry: backoff 1000 ms doubled before each of 40 attempts waits more "
+       "than the maximum, 8760h (365 days); lower retry.attempts or retry.backoff"},
+      {"default backoff doubled", PlanWith("", "", "[retry]\nattempts = 100\n"),
+       "plan.toml:6:12: retry: backoff 1000 ms doubled before each of 100 attempts waits more "
+       "than the maximum, 8760h (365 days); lower retry.attempts or retry.backoff"},
+      {"attempts 101", PlanWith("", "", "[retry]\nattempts = 101\nbackoff = \"0s\"\n"),
+       "plan.toml:6:12: retry.attempts: expected an integer from 1 to 100, got 101"},
+      {"id of 244", PlanWith("", "subtests = [\"" + long_id + "\"]\n"),
+       "plan.toml:7:13: tier.subtests[0]: id 'aaaaaaaaaaaaaaaaaaaa...' is 244 bytes long; ids are "
+       "at most 243 (the names tierun makes from one, such as .<name>.setup.lock, must fit "
+       "NAME_MAX, 255)"},
+      {"name of 250", "[experiment]\nname = \"" + std::string(250, 'n') + "\"\n",
+       "plan.toml:2:8: experiment.name: id 'nnnnnnnnnnnnnnnnnnnn...' is 250 bytes long; ids are "
+       "at most 243 (the names tierun makes from one, such as .<name>.setup.lock, must fit "
+       "NAME_MAX, 255)"},
+  };
+  for (const auto& c : kCases) {
+    jobserver::Result<Plan> plan = ParsePlan(c.text, kSource);
+    ASSERT_FALSE(plan.ok()) << c.what;
+    EXPECT_EQ(plan.error().kind, jobserver::ErrorKind::kInvalid) << c.what;
+    EXPECT_EQ(plan.error().message, c.message) << c.what;
+  }
+}
+
+// Right at each limit, a plan is accepted: 1,000,000 runs, a timeout of
+// 8760h, ids of 243 bytes, 17 attempts whose last wait is 962 s x 2^15 =
+// 31,522,816 s, just under a year (963 s is past it).
+TEST(PlanTest, AcceptsPlansAtTheLimits) {
+  const std::string id(kMaxIdLength, 'a');
+  const auto plan_with_backoff = [&](const std::string& backoff) {
+    return PlanWith("runs = 99\ntimeout = \"8760h\"\n", "subtests = 10000\n",
+                    "[retry]\nattempts = 17\nbackoff = \"" + backoff + "\"\n") +
+           "[[tier]]\nid = \"" + id + "\"\nruns = 10000\n";
+  };
+  jobserver::Result<Plan> plan = ParsePlan(plan_with_backoff("962s"), kSource);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(plan->tiers[0].subtests.size() * plan->tiers[0].runs + plan->tiers[1].runs, 1000000u);
+  EXPECT_EQ(plan->timeout, kMaxDuration);
+  jobserver::Result<Plan> back = PlanFromJson(PlanToJson(*plan), "p.json");
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_FALSE(ParsePlan(plan_with_backoff("963s"), kSource).ok());
+}
+
+// Every tier holds its own copy of [agent]: 100 tiers of a 100 KB command
+// would make a plan.json of 10 MB, past what tierun stores and reads back.
+TEST(PlanTest, RejectsANormalisedPlanPastItsBound) {
+  std::string text =
+      "[experiment]\nname = \"demo\"\n[agent]\ncommand = [\"" + std::string(100000, 'x') + "\"]\n";
+  for (int tier = 0; tier < 100; ++tier)
+    text += "[[tier]]\nid = \"T" + std::to_string(tier) + "\"\n";
+  jobserver::Result<Plan> plan = ParsePlan(text, kSource);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.error().message,
+            "plan.toml:171:1: tier 'T83' brings the normalised plan (plan.json) past 8 MiB, the "
+            "most tierun stores; use fewer tiers or sub-tests, or shorter commands (every tier "
+            "holds its own copy of [agent] and [judge])");
+}
+
+// plan.json is checked against the same limits: an edited one cannot make
+// `tierun report` or a resume allocate for 10^12 runs or overflow the clock.
+TEST(PlanTest, RejectsJsonPastTheLimits) {
+  const nlohmann::json good = PlanToJson(ParseOrDie(kFullPlan));
+  const struct {
+    const char* what;
+    nlohmann::json json;
+    const char* message;
+  } kCases[] = {
+      {"runs", With(good, "/tiers/1/runs", 100000000),
+       "p.json: tiers[1]: tier 'T1' brings the plan to 2400000006 runs (sub-tests x runs, summed "
+       "over tiers); tierun runs at most 1000000 in one plan"},
+      {"timeout", With(good, "/tiers/0/timeout_ms", int64_t{10800000000000}),
+       "p.json: tiers[0].timeout_ms: expected an integer from 0 to 31536000000"},
+      {"attempts", With(good, "/retry/attempts", 101),
+       "p.json: retry.attempts: expected an integer from 1 to 100"},
+      {"backoff doubled", With(good, "/retry/attempts", 100),
+       "p.json: retry: backoff 1000 ms doubled before each of 100 attempts waits more than the "
+       "maximum, 8760h (365 days); lower retry.attempts or retry.backoff"},
+      {"long id", With(good, "/tiers/0/id", std::string(300, 'a')),
+       "p.json: tiers[0].id: id 'aaaaaaaaaaaaaaaaaaaa...' is 300 bytes long; ids are at most 243 "
+       "(the names tierun makes from one, such as .<name>.setup.lock, must fit NAME_MAX, 255)"},
+  };
+  for (const auto& c : kCases) {
+    jobserver::Result<Plan> plan = PlanFromJson(c.json, "p.json");
+    ASSERT_FALSE(plan.ok()) << c.what;
+    EXPECT_EQ(plan.error().message, c.message) << c.what;
+  }
+}
+
+// A plan file past 4 MiB is refused by its size, before a byte is read (a
+// sparse file: nothing is on the disk).
+TEST(PlanTest, LoadPlanRefusesAHugeFile) {
+  test::ScopedTempDir dir;
+  const std::string path = dir.path() + "/tierun.toml";
+  std::ofstream(path) << kMinimalPlan;
+  ASSERT_EQ(truncate(path.c_str(), off_t{3} << 30), 0);
+  jobserver::Result<Plan> plan = LoadPlan(path);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.error().kind, jobserver::ErrorKind::kInvalid);
+  EXPECT_EQ(plan.error().message, path + ": 3221225472 bytes, more than the 4 MiB tierun reads");
+}
+
+// The deepest path, <dir>/<tier>/<subtest>/run_NN/report.json.tmp.<pid>.<n>,
+// must fit PATH_MAX: checked before anything is written.
+TEST(PlanTest, CheckResultPathsAgainstPathMax) {
+  Plan plan = ParseOrDie(kMinimalPlan);
+  const std::string short_dir = "/results/mini";
+  EXPECT_TRUE(CheckResultPaths(plan, short_dir).ok());
+  // Below the directory: 2 ids of 243, "run_01", the file's 47, 4 slashes:
+  // 543 bytes, so a directory of 3552 makes 4095, with the NUL PATH_MAX.
+  const std::string id(kMaxIdLength, 'i');
+  plan.tiers[0].id = id;
+  plan.tiers[0].subtests = {id};
+  const std::string fits = "/" + std::string(4095 - 543 - 1, 'd');
+  EXPECT_TRUE(CheckResultPaths(plan, fits).ok());
+  const jobserver::Status too_long = CheckResultPaths(plan, fits + "d");
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.error().kind, jobserver::ErrorKind::kInvalid);
+  EXPECT_EQ(too_long.error().message, fits + "d/" + id + "/" + id +
+                                          "/run_01/report.json.tmp.<pid>.<n>: 4096 bytes, more "
+                                          "than a path may have (PATH_MAX 4096); use a shorter "
+                                          "results directory (--results) or shorter ids");
 }
 
 }  // namespace

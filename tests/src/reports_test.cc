@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "src/agent_process.h"
 #include "src/atomic_file.h"
 #include "tests/support/jobserver_printers.h"
 #include "tests/support/plan_builders.h"
@@ -581,6 +584,105 @@ TEST(ReportsTest, WriteReportsReportsFailure) {
   ASSERT_FALSE(written.ok());
   EXPECT_NE(written.error().message.find(dir.Child("file")), std::string::npos)
       << written.error().message;
+}
+
+// ---- bounds (tests/faults/agent_huge_files_test.sh, plan_overflow_test.sh) ------
+
+// What an agent reports is bounded: scores within +-1e9, costs 0 to 1e9,
+// token counts 0 to 1e16; anything else makes its result.json invalid.
+TEST(AgentReportTest, NumbersOutOfRangeMakeTheReportInvalid) {
+  const struct {
+    const char* text;
+    const char* message;  // After "result.json: ".
+  } kCases[] = {
+      {R"({"score": 1.7e308})",
+       "score 1.7e+308 is out of range; expected a number from -1e9 to 1e9"},
+      {R"({"score": -1000000001})",
+       "score -1000000001.0 is out of range; expected a number from -1e9 to 1e9"},
+      {R"({"cost_usd": -1e308})",
+       "cost_usd -1e+308 is out of range; expected a number from 0 to 1e9"},
+      {R"({"cost_usd": -0.5})", "cost_usd -0.5 is out of range; expected a number from 0 to 1e9"},
+      {R"({"tokens": {"input": 9223372036854775807}})",
+       "tokens.input 9223372036854775807 is out of range; expected an integer from 0 to 1e16"},
+      {R"({"tokens": {"input": 18446744073709551615}})",
+       "tokens.input 9223372036854775807 is out of range; expected an integer from 0 to 1e16"},
+      {R"({"tokens": {"output": -1}})",
+       "tokens.output -1 is out of range; expected an integer from 0 to 1e16"},
+  };
+  for (const auto& c : kCases) {
+    Result<AgentReport> report = ParseAgentReport(c.text, "result.json");
+    ASSERT_FALSE(report.ok()) << c.text;
+    EXPECT_EQ(report.error().kind, ErrorKind::kInvalid);
+    EXPECT_EQ(report.error().message, std::string("result.json: ") + c.message);
+  }
+  Result<AgentReport> at_limits = ParseAgentReport(
+      R"({"score": -1e9, "cost_usd": 1e9, "tokens": {"input": 10000000000000000, "output": 0}})",
+      "result.json");
+  ASSERT_TRUE(at_limits.ok()) << at_limits.error().message;
+  EXPECT_EQ(at_limits->tokens.input, kMaxAttemptTokens);
+}
+
+// A 3 GB result.json (sparse) is refused by its size: nothing is read, so
+// the loop neither allocates 3 GB nor stalls.
+TEST(AgentReportTest, AHugeResultFileIsRefusedUnread) {
+  test::ScopedTempDir dir;
+  const std::string path = dir.path() + "/result.json";
+  ASSERT_TRUE(WriteFileAtomically(path, R"({"passed": true})").ok());
+  ASSERT_EQ(truncate(path.c_str(), off_t{3} << 30), 0);
+  Result<AgentReport> report = ReadAgentReport(path);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.error().message, path + ": 3221225472 bytes, more than the 1 MiB tierun reads");
+  // At the bound it is read (and here is not JSON: 1 MiB of zeros).
+  ASSERT_EQ(truncate(path.c_str(), 0), 0);
+  ASSERT_EQ(truncate(path.c_str(), off_t{kMaxAgentReportBytes}), 0);
+  EXPECT_EQ(ReadAgentReport(path).error().message, path + ": expected a JSON object");
+}
+
+// A run report read back (an agent may have rewritten it) is held to the
+// same ranges, summed over at most 100 attempts.
+TEST(RunRecordTest, RejectsNumbersOutOfRange) {
+  const std::vector<std::pair<std::string, std::function<void(json&)>>> cases = {
+      {"score", [](json& j) { j["score"] = 1.7e308; }},
+      {"cost_usd", [](json& j) { j["cost_usd"] = -1e308; }},
+      {"cost_usd", [](json& j) { j["cost_usd"] = 1e12; }},
+      {"tokens.input", [](json& j) { j["tokens"]["input"] = -2; }},
+      {"tokens.output", [](json& j) { j["tokens"]["output"] = uint64_t{18446744073709551615u}; }},
+      {"tokens.output", [](json& j) { j["tokens"]["output"] = kMaxRecordTokens + 1; }},
+  };
+  for (const auto& [key, mutate] : cases) {
+    SCOPED_TRACE(key);
+    json record = FullRecord();
+    mutate(record);
+    try {
+      record.get<RunRecord>();
+      ADD_FAILURE() << "no exception";
+    } catch (const json::exception& e) {
+      EXPECT_TRUE(NamesKey(e.what(), key)) << e.what();
+    }
+  }
+}
+
+// A saturated token sum and a total cost past DBL_MAX are null in the JSON
+// reports and "—" in report.md: never "inf", never a negative count.
+TEST(ReportsTest, SaturatedAndInfiniteSumsAreNull) {
+  std::vector<RunRecord> records;
+  for (int run = 1; run <= 2; ++run) {
+    records.push_back(MakeRecord("T0", "00", run, 1e308, true, 1e308));
+    records.back().tokens = {INT64_MAX, 1};
+  }
+  const ExperimentMetrics metrics =
+      ComputeMetrics(MakePlan("demo", {MakeTier("T0", {"00"}, 2)}), records);
+  const json subtest = SubtestReportJson(metrics.tiers[0].subtests[0]);
+  EXPECT_TRUE(subtest["tokens"]["input"].is_null()) << subtest.dump();
+  EXPECT_EQ(subtest["tokens"]["output"], 2);
+  EXPECT_TRUE(subtest["total_cost"].is_null()) << subtest.dump();
+  EXPECT_EQ(subtest["mean_score"], 1e308);
+  const json experiment = ExperimentReportJson(metrics);
+  EXPECT_TRUE(experiment["tokens"]["input"].is_null());
+  EXPECT_TRUE(experiment["total_cost"].is_null());
+  const std::string md = RenderReportMarkdown(metrics);
+  ExpectNoNonFinite(md);
+  EXPECT_NE(md.find("| T0 | 2/2 | 2 | 100.0 % | — |"), std::string::npos) << md;
 }
 
 }  // namespace
