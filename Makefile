@@ -23,6 +23,7 @@ all: build
 deps:
 	@bash scripts/install-deps.sh
 	@bash scripts/fetch-newer-cmake.sh .tools
+	@bash scripts/fetch-newer-ninja.sh .tools
 
 build: deps
 	$(CLEAN_ENV) cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo

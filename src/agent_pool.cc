@@ -66,12 +66,15 @@ jobserver::Status WaitForClaim(ImplicitSlotClaim& claim, ScopedSignalFd& signals
 
 /// make <= 4.3 advertised a pool but passed no fds (a recipe without '+'):
 /// run one agent at a time on the slot make paid for, taking turns with
-/// every other tierun below the same paid process.
+/// every other tierun below the same paid process -- or, with no payer
+/// above, with every other tierun that sees the same advertisement.
 Result<AgentPool> OpenOnPaidSlotOnly(const jobserver::MakeflagsEnvironment& env,
                                      ScopedSignalFd& signals, int* signal) {
   const std::optional<ProcessKey> paid = FindPaidProcess(getpid(), Payers::kPoolCreators);
   std::optional<ImplicitSlotClaim> claim =
-      paid && paid->pid != getpid() ? OpenClaim(PoolIdOfUnusablePool(env), *paid) : std::nullopt;
+      paid && paid->pid == getpid()
+          ? std::nullopt
+          : OpenClaim(PoolIdOfUnusablePool(env), paid.value_or(kNoPaidProcess));
   if (claim && !claim->TryClaim()) {
     if (jobserver::Status waited = WaitForClaim(*claim, signals, signal); !waited) {
       return waited.error();
@@ -83,26 +86,33 @@ Result<AgentPool> OpenOnPaidSlotOnly(const jobserver::MakeflagsEnvironment& env,
 }
 
 /// Joins `auth`; the client hands out the implicit slot only when it is ours
-/// alone, else the scheduler shares the paid process's slot.
+/// alone, else the scheduler shares the paid process's slot -- or, with no
+/// payer above, the one slot of every tierun of the pool that has none, so a
+/// pool whose server has ended (drained, the write end held by us) still
+/// runs one agent at a time instead of waiting for ever.
 Result<AgentPool> JoinInherited(const jobserver::Auth& auth) {
   const std::optional<ProcessKey> paid = FindPaidProcess(getpid());
   const bool ours = paid && paid->pid == getpid();
   jobserver::ClientOptions options;
   options.use_implicit_slot = ours;
-  // Nobody above pays for a slot: were the pool to die, no slot would be
-  // left and the session would wait forever.
-  options.one_slot_when_gone = !paid;
   auto client = jobserver::Client::Join(auth, options);
   if (!client) return client.error();
   AgentPool pool;
   pool.description = "joined the jobserver in " + auth.variable;
-  if (paid && !ours) {
-    if (auto claim = OpenClaim(client->pool_id(), *paid)) {
+  if (!ours) {
+    if (auto claim = OpenClaim(client->pool_id(), paid.value_or(kNoPaidProcess))) {
       pool.shared_slot.emplace(std::move(*claim));
-      pool.description += " (sharing the implicit slot of pid " + std::to_string(paid->pid) + ")";
+      pool.description +=
+          paid ? " (sharing the implicit slot of pid " + std::to_string(paid->pid) + ")"
+               : " (no paying parent: sharing one slot with the pool's others)";
+    } else if (!paid) {
+      // No slot to share: were the pool to die, none would be left and the
+      // session would wait forever; the client gives one once it is gone.
+      options.one_slot_when_gone = true;
+      client = jobserver::Client::Join(auth, options);
+      if (!client) return client.error();
+      pool.description += " (tokens only: no paying parent found)";
     }
-  } else if (!paid) {
-    pool.description += " (tokens only: no paying parent found)";
   }
   pool.client.emplace(std::move(*client));
   return pool;

@@ -6,14 +6,18 @@
 ///
 /// Under an inherited pool the one question is whose implicit slot tierun
 /// may run an agent on. When tierun's parent pays one slot per child (make,
-/// cargo, tierun, ninja >= 1.13, ctest >= 3.29), the slot is tierun's own.
+/// cargo, tierun; ctest >= 3.29 and ninja >= 1.13 only when they joined the
+/// pool, see paid_process_posix.h), the slot is tierun's own.
 /// When something in between pays nothing -- a script, or a ctest < 3.29
 /// running several tierun tests under `make -j3 check` -- the slot belongs
 /// to the *paid process* below the payer and all tierun processes beneath it
 /// share it (ImplicitSlotClaim): the scheduler claims it for one agent at a
 /// time and gives it back when the agent ends, so a sibling waiting for it
-/// gets it. With no payer among the ancestors, tokens only: exceeding the
-/// limit is the one thing never risked.
+/// gets it. With no payer among the ancestors (the pool's creator is
+/// unknown, or what it paid for has ended and we were reparented), the
+/// tierun processes of the pool that found none share one slot
+/// (kNoPaidProcess) besides the tokens: a pool drained by a server that has
+/// exited still runs one agent at a time, never none and never more.
 
 #include <optional>
 #include <string>

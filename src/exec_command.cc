@@ -84,19 +84,36 @@ void WaitForSlot(Client* client, ScopedSignalFd& signals, Slot& slot) {
   }
 }
 
+/// Whose implicit slot CMD may share, if any: the paid process's; with no
+/// payer above, the one slot every such exec of the pool takes turns on
+/// (else a pool whose server is gone would leave them waiting for ever, or
+/// an unusable one would let all of them run). `--token` shares no paid
+/// process's slot while the pool can give tokens.
+std::optional<ProcessKey> SlotToShare(const std::optional<ProcessKey>& paid, bool pool_usable,
+                                      bool always_token) {
+  if (!paid) {
+    Warn(
+        "no paying parent above (it has ended, or the pool's creator is unknown): taking turns "
+        "on one slot with the other tierun exec of this pool that have none" +
+        std::string(pool_usable ? ", besides its tokens" : ""));
+    return kNoPaidProcess;
+  }
+  if (always_token && pool_usable) return std::nullopt;
+  return paid;
+}
+
 /// Finds the slot CMD may run on. `client` is null when the pool is
-/// advertised but unusable: then CMD shares the paid process's slot alone.
+/// advertised but unusable: then CMD shares a slot alone.
 Slot AcquireSlot(Client* client, PoolId pool, ScopedSignalFd& signals, bool always_token) {
   Slot slot;
-  std::optional<ProcessKey> paid;
   // A ctest or ninja that would be a client could not use an unusable pool.
-  if (!always_token) {
-    paid = FindPaidProcess(getpid(), client == nullptr ? Payers::kPoolCreators : Payers::kAll);
-  }
+  const std::optional<ProcessKey> paid =
+      FindPaidProcess(getpid(), client == nullptr ? Payers::kPoolCreators : Payers::kAll);
   // Paid for directly (make ran us without a shell): the slot is ours alone.
-  if (paid && paid->pid == getpid()) return slot;
-  if (paid) {
-    if (auto claim = ClaimOrWaitForImplicitSlot(pool, *paid)) slot.claim.emplace(std::move(*claim));
+  if (paid && paid->pid == getpid() && !(always_token && client != nullptr)) return slot;
+  if (const auto holder = SlotToShare(paid, client != nullptr, always_token)) {
+    if (auto claim = ClaimOrWaitForImplicitSlot(pool, *holder))
+      slot.claim.emplace(std::move(*claim));
     if (slot.claim && slot.claim->held()) return slot;
   }
   WaitForSlot(client, signals, slot);

@@ -50,13 +50,15 @@ void AddServe(CLI::App& app, ServeOptions& options, double& grace, std::string& 
   CLI::App* serve = app.add_subcommand(
       "serve",
       "Create a jobserver pool of N slots, run CMD under it (MAKEFLAGS and CARGO_MAKEFLAGS\n"
-      "point at the pool), and audit the tokens when CMD exits. Give make no -j of its own.");
+      "point at the pool), and audit the tokens when CMD exits. Give make and ninja no -j\n"
+      "of their own.");
   serve->add_option("-j,--jobs", options.jobs, "Slots in the pool (default: CPUs)")
       ->check(CLI::PositiveNumber);
   serve
       ->add_option("--style", style,
-                   "fifo (make >= 4.4), pipe (make <= 4.3) or auto (pipe when the make on PATH "
-                   "is older than 4.4)")
+                   "fifo (make >= 4.4, ninja >= 1.13), pipe (make <= 4.3) or auto: what CMD\n"
+                   "can join -- fifo for ninja >= 1.13; for make, fifo from 4.4 on, else pipe;\n"
+                   "for anything else, pipe when the make on PATH is older than 4.4, else fifo")
       ->check(CLI::IsMember({"fifo", "pipe", "auto"}))
       ->capture_default_str();
   serve->add_flag("--audit", options.print_audit, "Print the token audit even when it is clean");

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "src/commands.h"
+#include "src/paid_process_posix.h"
 #include "src/run_child.h"
 
 namespace tierun {
@@ -22,6 +23,25 @@ int DefaultJobs() {
 int OwnPoolSlots(int jobs, const jobserver::MakeflagsEnvironment& env) {
   if (jobs > 0) return jobs;
   return env.makeflags ? 1 : DefaultJobs();
+}
+
+/// --style auto: a style CMD itself can join, so that it pays for its
+/// children from our pool. ninja joins only `fifo:` pools, from 1.13 on; GNU
+/// make reads `fifo:` from 4.4 on and stops on it before ("invalid
+/// --jobserver-auth string"). For anything else -- a script, cargo, ctest,
+/// a ninja older than 1.13 that joins nothing but whose edges may run make --
+/// the make on PATH decides, as jobserver::ResolveAutoStyle() does.
+jobserver::ServerStyle AutoStyleFor(const std::string& program) {
+  const std::string path = FindProgram(program);
+  const std::string name = program.substr(program.rfind('/') + 1);
+  if (name == "ninja" && ProgramVersionAtLeast(path, "", 1, 13)) {
+    return jobserver::ServerStyle::kFifo;
+  }
+  if (name == "make" || name == "gmake") {
+    return ProgramVersionAtLeast(path, "GNU Make ", 4, 4) ? jobserver::ServerStyle::kFifo
+                                                          : jobserver::ServerStyle::kPipe;
+  }
+  return jobserver::ResolveAutoStyle();
 }
 
 int RunServe(const ServeOptions& options) {
@@ -44,7 +64,9 @@ int RunServe(const ServeOptions& options) {
   }
   jobserver::ServerOptions server_options;
   server_options.slots = options.jobs > 0 ? options.jobs : DefaultJobs();
-  server_options.style = options.style;
+  server_options.style = options.style == jobserver::ServerStyle::kAuto
+                             ? AutoStyleFor(options.command.front())
+                             : options.style;
   auto server = jobserver::Server::Create(server_options);
   if (!server) {
     fprintf(stderr, "tierun serve: cannot create the jobserver: %s\n",

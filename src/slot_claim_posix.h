@@ -13,6 +13,13 @@
 /// A waiter that found the slot taken watches the pool and, through a small
 /// helper process that blocks on the lock, the slot: whichever comes first
 /// wins. The helper reports on a pipe, so the wait fits a poll loop.
+///
+/// With no payer above (the pool's creator is unknown, or the processes it
+/// paid for have ended and we were reparented), there is no paid process to
+/// share: every tierun of the pool that found none takes turns on the one
+/// slot at kNoPaidProcess, as the single implicit slot a top-level make would
+/// take. So a pool that is gone, unusable, or drained by a server that has
+/// exited still runs one job at a time, never none and never more.
 
 #include <sys/types.h>
 
@@ -26,6 +33,10 @@
 #include "src/paid_process_posix.h"
 
 namespace tierun {
+
+/// The key of the slot that the tierun processes of one pool with no payer
+/// above share: no process has pid 0.
+inline constexpr ProcessKey kNoPaidProcess{};
 
 /// An identity for a pool that cannot be opened (make closed its fds for a
 /// recipe without '+'), derived from how it was advertised: every process

@@ -51,6 +51,20 @@ TEST_F(SlotClaimTest, DifferentKeysDoNotConflict) {
   EXPECT_TRUE(other_pool->TryClaim());
 }
 
+// The tierun processes of a pool that found no payer above share one slot;
+// another pool's have one of their own.
+TEST_F(SlotClaimTest, ProcessesWithNoPayerShareOneSlotPerPool) {
+  auto first = ImplicitSlotClaim::Open(kPool, kNoPaidProcess);
+  auto second = ImplicitSlotClaim::Open(kPool, kNoPaidProcess);
+  auto other_pool = ImplicitSlotClaim::Open({1, 43}, kNoPaidProcess);
+  ASSERT_TRUE(first.ok() && second.ok() && other_pool.ok());
+  EXPECT_TRUE(first->TryClaim());
+  EXPECT_FALSE(second->TryClaim());
+  EXPECT_TRUE(other_pool->TryClaim());
+  first->Release();
+  EXPECT_TRUE(second->TryClaim());
+}
+
 // Destroying the holder frees the slot for the next claimant.
 TEST_F(SlotClaimTest, ReleasedOnDestruction) {
   auto second = ImplicitSlotClaim::Open(kPool, kPaid);
