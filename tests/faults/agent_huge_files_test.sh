@@ -53,8 +53,9 @@ expect_clean_audit err 2
 verify log 2 3
 
 dir=results/huge
-for file in A/huge/run_01/result.json J/judged/run_01/judgment.json; do
-  grep -qF "$dir/$file: 3221225472 bytes, more than the 1 MiB tierun reads" err ||
+# Read while the run is in progress, in its hidden directory (.run_01.<hex>).
+for file in A/huge/@/result.json J/judged/@/judgment.json; do
+  grep -qE "$dir/${file/@/\\.run_01\\.[0-9a-f]+}: 3221225472 bytes, more than the 1 MiB tierun reads" err ||
     fail "no invalid-result warning for $file: $(cat err)"
 done
 # expect RUN STATUS: the run's report.json says STATUS.
