@@ -204,6 +204,15 @@ bool Cgroup::KillAndWait(Clock::time_point deadline) const {
   return true;
 }
 
+void Cgroup::KillChildren() const {
+  for (const std::string& child : ChildDirectories(dir_.get())) {
+    UniqueFd fd(openat(dir_.get(), child.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (fd && !WriteSmallFile(fd.get(), "cgroup.kill", "1")) KillMembersOneByOne(fd.get());
+  }
+}
+
+bool Cgroup::HasChildren() const { return !ChildDirectories(dir_.get()).empty(); }
+
 bool Cgroup::Remove() {
   for (const std::string& child : ChildDirectories(dir_.get())) {
     unlinkat(dir_.get(), child.c_str(), AT_REMOVEDIR);

@@ -78,6 +78,10 @@ class Cgroup {
   /// when empty. A process stuck in the kernel (D state) is the only reason
   /// to see false.
   bool KillAndWait(std::chrono::steady_clock::time_point deadline) const;
+  /// SIGKILLs every process in the cgroups below this one, not in this one.
+  void KillChildren() const;
+  /// True while a cgroup below this one exists.
+  bool HasChildren() const;
   /// Removes the directory (and its children, emptied first); false when a
   /// process is still in it.
   bool Remove();

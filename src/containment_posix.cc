@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,17 +90,37 @@ std::unique_ptr<Containment> Containment::Create(const std::string& role) {
     why = "TIERUN_CONTAINMENT=subreaper";
   } else if (jobserver::Result<std::string> own = FindOwnCgroup(); !own) {
     why = own.error().message;
-  } else if (auto session = Cgroup::Create(*own, SessionName(role, Self())); !session) {
-    why = session.error().message;
-  } else {
+  } else if (faccessat(AT_FDCWD, (*own + "/cgroup.procs").c_str(), W_OK, AT_EACCESS) != 0) {
+    // Starting a process in a cgroup below ours needs write access to our
+    // own cgroup.procs (the common ancestor's): a delegated subtree gives it.
+    why = "cannot write " + *own + "/cgroup.procs: " + strerror(errno);
+  } else if (const std::string name = SessionName(role, Self());
+             auto session = Cgroup::Create(*own, name)) {
     containment->kind_ = ContainmentKind::kCgroup;
     containment->session_.emplace(std::move(*session));
     containment->description_ = "cgroup v2 (" + containment->session_->path() + ")";
+    containment->StartGuard(*own, name);
     return containment;
+  } else {
+    why = session.error().message;
   }
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   containment->description_ = "child subreaper (no cgroup: " + why + ")";
   return containment;
+}
+
+void Containment::StartGuard(const std::string& own, const std::string& name) {
+  own_cgroup_.reset(open(own.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto guard = own_cgroup_ ? CgroupGuard::Start(*session_, own_cgroup_.get(), name)
+                           : jobserver::Result<CgroupGuard>(jobserver::SystemError(own));
+  if (guard) {
+    guard_.emplace(std::move(*guard));
+  } else {
+    fprintf(stderr,
+            "tierun: warning: no guard for %s (%s): if tierun is killed, the next session "
+            "ends what it leaves\n",
+            session_->path().c_str(), guard.error().message.c_str());
+  }
 }
 
 Containment::~Containment() {
@@ -140,6 +161,30 @@ bool Containment::DrainBox(int box) {
   cgroup.Kill();
   killed_[box] = true;
   return !cgroup.Populated();
+}
+
+bool Containment::EndBox(int box, std::chrono::milliseconds execs_exit,
+                         Clock::time_point deadline) {
+  if (box < 0) return true;
+  const Cgroup& cgroup = *boxes_[box];
+  if (cgroup.HasChildren()) {
+    cgroup.KillChildren();
+    // An exec removes its cgroup as it exits; no event says so in ours, so
+    // look every 10 ms, for at most `execs_exit`.
+    const Clock::time_point given_up = Clock::now() + execs_exit;
+    while (cgroup.HasChildren() && cgroup.Populated() && Clock::now() < given_up) {
+      struct pollfd changed = {cgroup.events_fd(), POLLPRI, 0};
+      poll(&changed, 1, 10);
+    }
+  }
+  if (DrainBox(box)) return true;
+  return cgroup.KillAndWait(deadline);
+}
+
+void Containment::KillBelowBoxes() {
+  for (const std::optional<Cgroup>& box : boxes_) {
+    if (box) box->KillChildren();
+  }
 }
 
 void Containment::ReleaseBox(int box) {

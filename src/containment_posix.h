@@ -15,7 +15,10 @@
 ///   When the attempt's process ends, the box is killed (`cgroup.kill`) and
 ///   the slot goes back only once the box is empty. A session's cgroup
 ///   outlives a SIGKILLed tierun: the next session of the same experiment
-///   finds it (EndLeftovers) and ends what is in it before starting anything.
+///   A guard process (cgroup_guard_posix.h) ends the session's cgroup the
+///   moment tierun dies, SIGKILL included; should the guard die too, the
+///   next session of the same experiment finds the cgroup (EndLeftovers) and
+///   ends what is in it before starting anything.
 /// - **subreaper** (elsewhere): tierun is a child subreaper
 ///   (PR_SET_CHILD_SUBREAPER), so a process whose parent ends is reparented
 ///   to tierun rather than to init. When an attempt ends, every such orphan
@@ -30,12 +33,15 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "jobserver/unique_fd.h"
+#include "src/cgroup_guard_posix.h"
 #include "src/cgroup_posix.h"
 
 namespace tierun {
@@ -71,6 +77,18 @@ class Containment {
   int BoxEventsFd(int box) const;
   /// Gives an empty box back for the next attempt.
   void ReleaseBox(int box);
+  /// After the box's main process ended, for a caller with nothing else to
+  /// do (tierun exec and serve): kills the cgroups below the box first --
+  /// the commands of the `tierun exec`s in it -- and gives those execs up to
+  /// `execs_exit` to see their commands end, give their tokens back and
+  /// remove their cgroups; then kills the box and waits until it is empty
+  /// or `deadline` passes. False when it is not empty then.
+  bool EndBox(int box, std::chrono::milliseconds execs_exit,
+              std::chrono::steady_clock::time_point deadline);
+  /// Kills the cgroups below each box -- those a `tierun exec` under `tierun
+  /// serve` made for its command -- and leaves the boxes' own processes: the
+  /// execs then see their commands end and give their tokens back.
+  void KillBelowBoxes();
 
   /// Subreaper: SIGKILLs and reaps every child of ours that we did not
   /// start (an orphan reparented to us, Subprocess::IsStartedHere) and that
@@ -80,10 +98,13 @@ class Containment {
 
  private:
   Containment() = default;
+  void StartGuard(const std::string& own, const std::string& name);
 
   ContainmentKind kind_ = ContainmentKind::kSubreaper;
   std::string description_;
   std::optional<Cgroup> session_;
+  jobserver::UniqueFd own_cgroup_;    ///< The session's parent, for the guard.
+  std::optional<CgroupGuard> guard_;  ///< Ends the session if we die.
   /// Boxes by index; a killed box is removed once empty (nullopt then).
   std::vector<std::optional<Cgroup>> boxes_;
   std::vector<bool> killed_;

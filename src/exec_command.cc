@@ -12,6 +12,7 @@
 #include "jobserver/client.h"
 #include "jobserver/server.h"
 #include "src/commands.h"
+#include "src/containment_posix.h"
 #include "src/paid_process_posix.h"
 #include "src/run_child.h"
 #include "src/slot_claim_posix.h"
@@ -120,6 +121,15 @@ Slot AcquireSlot(Client* client, PoolId pool, ScopedSignalFd& signals, bool alwa
   return slot;
 }
 
+/// Runs CMD, on the slot already taken, in a box of its own: what it leaves
+/// running when it ends is killed before the slot goes back, and if we die
+/// the box's guard kills it (containment_posix.h). Made only now, so an exec
+/// that waits for a slot costs nothing but its wait.
+int RunCommand(const SpawnOptions& spawn, ScopedSignalFd& signals, SuperviseOptions supervise) {
+  const std::unique_ptr<Containment> containment = Containment::Create("exec");
+  return RunContainedChild(kWho, spawn, signals, std::move(supervise), *containment);
+}
+
 /// Runs CMD on a pool of our own: there was none in the environment.
 int ExecWithOwnPool(const ExecOptions& options, int slots, ScopedSignalFd& signals) {
   jobserver::ServerOptions server_options;
@@ -133,7 +143,7 @@ int ExecWithOwnPool(const ExecOptions& options, int slots, ScopedSignalFd& signa
     return kExitInfrastructure;
   }
   SpawnOptions spawn{options.command, server->ChildEnvironment(), server->InheritableFds()};
-  const int code = RunChild(kWho, spawn, signals, {options.grace, -1, nullptr});
+  const int code = RunCommand(spawn, signals, {options.grace, -1, nullptr});
   if (const jobserver::Audit audit = server->Shutdown(); !audit.clean()) {
     Warn("jobserver audit: " + audit.Describe());
   }
@@ -156,7 +166,7 @@ int ExecOnSlot(const ExecOptions& options, Client* client, PoolId pool, ScopedSi
   }
   SpawnOptions spawn;
   spawn.argv = options.command;
-  return RunChild(kWho, spawn, signals, std::move(supervise));
+  return RunCommand(spawn, signals, std::move(supervise));
 }
 
 }  // namespace

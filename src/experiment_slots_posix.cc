@@ -67,6 +67,7 @@ Result<UniqueFd> OpenSlotFile(int dir_fd, const std::string& dir, int index) {
 int ReapHelper(pid_t pid) {
   int status = 0;
   RetryOnEintr([&] { return waitpid(pid, &status, 0); });
+  NoteChildReaped(pid);
   return status;
 }
 
@@ -173,6 +174,7 @@ Status ExperimentSlots::StartHelper(int index) {
   const pid_t pid = fork();
   if (pid == -1) return jobserver::SystemError("fork");
   if (pid == 0) RunHelper(slot.fd.get(), parent_);
+  NoteChildStarted(pid);
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   struct epoll_event event = {};
   event.events = EPOLLIN;

@@ -125,9 +125,11 @@ Status WaitForLock(int fd, const std::string& path, ScopedSignalFd& signals, int
   const pid_t helper = fork();
   if (helper == -1) return jobserver::SystemError("fork");
   if (helper == 0) RunLockHelper(fd, report_write.get(), parent);
+  NoteChildStarted(helper);
   report_write.reset();
   const auto reap = [helper] {
     jobserver::RetryOnEintr([&] { return waitpid(helper, nullptr, 0); });
+    NoteChildReaped(helper);
   };
   while (true) {
     struct pollfd fds[2] = {{signals.fd(), POLLIN, 0}, {report_read.get(), POLLIN, 0}};

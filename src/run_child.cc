@@ -21,4 +21,27 @@ int RunChild(const std::string& who, const SpawnOptions& spawn, ScopedSignalFd& 
   return Supervise(*child, signals, std::move(supervise)).ExitCode();
 }
 
+namespace {
+
+/// How long `tierun exec`s below CMD get, once their commands were killed,
+/// to give their tokens back and exit before the rest is killed.
+constexpr std::chrono::milliseconds kExecsExit{2000};
+
+}  // namespace
+
+int RunContainedChild(const std::string& who, SpawnOptions spawn, ScopedSignalFd& signals,
+                      SuperviseOptions supervise, Containment& containment) {
+  const int box = containment.AcquireBox();
+  spawn.cgroup_fd = containment.BoxFd(box);
+  const int code = RunChild(who, spawn, signals, std::move(supervise));
+  // A process stuck in the kernel is the only reason to wait this long.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  if (!containment.EndBox(box, kExecsExit, deadline)) {
+    fprintf(stderr, "%s: what CMD left running could not be ended within 10 s\n", who.c_str());
+  }
+  containment.EndOrphans([](pid_t) { return false; });
+  containment.ReleaseBox(box);
+  return code;
+}
+
 }  // namespace tierun

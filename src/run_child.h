@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "src/containment_posix.h"
 #include "src/signals_posix.h"
 #include "src/subprocess_posix.h"
 #include "src/supervise_posix.h"
@@ -16,6 +17,13 @@ namespace tierun {
 /// ("tierun exec").
 int RunChild(const std::string& who, const SpawnOptions& spawn, ScopedSignalFd& signals,
              SuperviseOptions supervise);
+
+/// The same, with CMD in a box of `containment` (containment_posix.h): what
+/// CMD leaves running when it ends, detached or not, is killed before this
+/// returns, so before the slot CMD ran on goes back. Says on stderr when it
+/// had to.
+int RunContainedChild(const std::string& who, SpawnOptions spawn, ScopedSignalFd& signals,
+                      SuperviseOptions supervise, Containment& containment);
 
 /// Prints "tierun: warning: MESSAGE" on stderr.
 void Warn(const std::string& message);

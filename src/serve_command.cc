@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "src/commands.h"
+#include "src/containment_posix.h"
 #include "src/paid_process_posix.h"
 #include "src/run_child.h"
 
@@ -44,6 +45,14 @@ jobserver::ServerStyle AutoStyleFor(const std::string& program) {
   return jobserver::ResolveAutoStyle();
 }
 
+namespace {
+
+/// How long `tierun exec`s under serve get, once their commands were killed
+/// at the end of the grace period, to give their tokens back and exit.
+constexpr std::chrono::milliseconds kExecsEndAfterGrace{2000};
+
+}  // namespace
+
 int RunServe(const ServeOptions& options) {
   auto signals = ScopedSignalFd::BlockTerminationSignals();
   if (!signals) {
@@ -78,7 +87,16 @@ int RunServe(const ServeOptions& options) {
   spawn.environment = server->ChildEnvironment();
   spawn.inherit_fds = server->InheritableFds();
   // CMD runs on our implicit slot: we paid for it by creating N-1 tokens.
-  const int code = RunChild("tierun serve", spawn, *signals, {options.grace, -1, nullptr});
+  // Stopped by a signal, CMD's tree has the grace period to end; then the
+  // commands of the `tierun exec`s in it are killed first (their cgroups are
+  // below CMD's), so those execs give their tokens back before the rest of
+  // the tree is killed; whatever is left when CMD ends is killed too.
+  const std::unique_ptr<Containment> containment = Containment::Create("serve");
+  SuperviseOptions supervise{options.grace, -1, nullptr};
+  supervise.on_grace_end = [&containment] { containment->KillBelowBoxes(); };
+  supervise.after_grace = kExecsEndAfterGrace;
+  const int code =
+      RunContainedChild("tierun serve", spawn, *signals, std::move(supervise), *containment);
   const jobserver::Audit audit = server->Shutdown();
   if (options.print_audit || !audit.clean()) {
     fprintf(stderr, "tierun serve: jobserver audit (-j%d, %s): %s\n", server->slots(),

@@ -146,6 +146,7 @@ jobserver::Status ImplicitSlotClaim::StartWaiting() {
   const pid_t pid = fork();
   if (pid == -1) return jobserver::SystemError("fork");
   if (pid == 0) RunWaiter(lock_path_, offset_, ready_write.get(), control_read.get());
+  NoteChildStarted(pid);
   waiter_pid_ = pid;
   ready_fd_ = std::move(ready_read);
   // While we keep the control pipe's write end, the helper keeps the slot;
@@ -182,6 +183,7 @@ void ImplicitSlotClaim::StopWaiter() {
   if (waiter_pid_ <= 0) return;
   kill(waiter_pid_, SIGKILL);
   RetryOnEintr([&] { return waitpid(waiter_pid_, nullptr, 0); });
+  NoteChildReaped(waiter_pid_);
   waiter_pid_ = -1;
 }
 

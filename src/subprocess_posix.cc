@@ -240,17 +240,17 @@ pid_t StartInCgroup(const ChildContext& context, int& pidfd) {
 std::mutex started_mutex;
 std::unordered_set<pid_t> started_pids;
 
-void NoteStarted(pid_t pid) {
+}  // namespace
+
+void NoteChildStarted(pid_t pid) {
   std::lock_guard<std::mutex> lock(started_mutex);
   started_pids.insert(pid);
 }
 
-void NoteReaped(pid_t pid) {
+void NoteChildReaped(pid_t pid) {
   std::lock_guard<std::mutex> lock(started_mutex);
   started_pids.erase(pid);
 }
-
-}  // namespace
 
 bool Subprocess::IsStartedHere(pid_t pid) {
   std::lock_guard<std::mutex> lock(started_mutex);
@@ -298,7 +298,7 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
     if (pid == 0) ExecChild(context);
   }
   if (pid == -1) return jobserver::SystemError(in_cgroup ? "clone3" : "vfork");
-  NoteStarted(pid);
+  NoteChildStarted(pid);
   if (errno_write) {
     errno_write.reset();  // EOF once the child has exec'd.
     int value = 0;
@@ -343,7 +343,7 @@ std::optional<ExitStatus> Subprocess::TryWait() {
   const pid_t done = RetryOnEintr([&] { return waitpid(pid_, &status, WNOHANG); });
   if (done != pid_) return std::nullopt;
   reaped_ = true;
-  NoteReaped(pid_);
+  NoteChildReaped(pid_);
   return ExitStatus::FromWaitStatus(status);
 }
 
@@ -351,7 +351,7 @@ ExitStatus Subprocess::Wait() {
   int status = 0;
   RetryOnEintr([&] { return waitpid(pid_, &status, 0); });
   reaped_ = true;
-  NoteReaped(pid_);
+  NoteChildReaped(pid_);
   return ExitStatus::FromWaitStatus(status);
 }
 

@@ -24,6 +24,12 @@ namespace tierun {
 /// Async-signal-safe (a child between fork and exec may call it).
 void CloseRange(unsigned first, unsigned last);
 
+/// Every fork of ours registers its child here until it reaps it, so that a
+/// child subreaper can tell the processes it started (Subprocess, helpers)
+/// from orphans reparented to it (containment_posix.h). Thread-safe.
+void NoteChildStarted(pid_t pid);
+void NoteChildReaped(pid_t pid);
+
 struct SpawnOptions {
   std::vector<std::string> argv = {};
   /// Variables to set (or replace) on top of this process's environment.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 namespace tierun {
 namespace {
@@ -38,6 +39,11 @@ Outcome Supervise(Subprocess& child, ScopedSignalFd& signals, SuperviseOptions o
       return outcome;
     }
     if (kill_at && Clock::now() >= *kill_at) {
+      if (options.on_grace_end) {
+        std::exchange(options.on_grace_end, nullptr)();
+        kill_at = Clock::now() + options.after_grace;
+        continue;
+      }
       child.Signal(SIGKILL);
       kill_at.reset();
     }
@@ -48,6 +54,7 @@ Outcome Supervise(Subprocess& child, ScopedSignalFd& signals, SuperviseOptions o
           child.Signal(signal_number);
           kill_at = Clock::now() + options.grace;
         } else {
+          if (options.on_grace_end) std::exchange(options.on_grace_end, nullptr)();
           child.Signal(SIGKILL);  // A second signal skips the grace period.
         }
       }

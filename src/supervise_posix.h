@@ -23,6 +23,11 @@ struct SuperviseOptions {
   /// Watched while the child runs; `on_ready` runs once when it is readable.
   int extra_fd = -1;
   std::function<void()> on_ready;
+  /// Runs once when the grace period ends, before the SIGKILL, which then
+  /// waits `after_grace` more: `tierun serve` kills its execs' commands
+  /// first, so the execs see them end and give their tokens back.
+  std::function<void()> on_grace_end = {};
+  std::chrono::milliseconds after_grace{0};
 };
 
 struct Outcome {

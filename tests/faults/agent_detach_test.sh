@@ -41,9 +41,6 @@ trap kill_workers EXIT
   echo 'subtests = ["only"]'
 } >plan.toml
 
-is_dead() {
-  [[ ! -e /proc/$1/stat ]] || [[ $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) == Z ]]
-}
 
 # check MODE: one session; agents within the limit, never more than one
 # other run's worker alive when an agent starts, and every worker dead by the

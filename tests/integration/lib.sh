@@ -177,3 +177,9 @@ cmake_3_18() {
   shift
   LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu" timeout 300 "$root/usr/bin/$tool" "$@"
 }
+
+# is_dead PID: the process has ended. A zombie counts: this machine's init
+# (and some containers') reaps no orphan, so a killed orphan may stay one.
+is_dead() {
+  [[ ! -e /proc/$1/stat ]] || [[ $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) == Z ]]
+}
