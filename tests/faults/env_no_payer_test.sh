@@ -37,8 +37,10 @@ await_six() {
 check() {
   local verdict
   verdict=$("$VERIFY" "$1.log" --limit 1 --expect-count 6 2>&1) || fail "$1: $verdict"
-  grep -q "warning: no paying parent above" "$1.err" ||
-    fail "$1: no warning: $(cat "$1.err")"
+  # Under `make check` a make is above the test: its recipe's slot is the one
+  # shared then, which is bounded the same way and said differently.
+  grep -qE "warning: no paying parent above|running on the slot make paid for the recipe" \
+    "$1.err" || fail "$1: no warning: $(cat "$1.err")"
   echo "$1: $verdict"
 }
 
