@@ -1,8 +1,8 @@
 #pragma once
 
-/// The pool `tierun run`'s agents share (DESIGN.md sections 3 and 4.4): the
-/// jobserver of make (or cargo, ctest, tierun serve) that started tierun, or
-/// a pool of its own.
+/// The pool `tierun run`'s agents share (docs/design.md sections 2 and 4.3):
+/// the jobserver of make (or cargo, ctest, tierun serve) that started tierun,
+/// or a pool of its own.
 ///
 /// Under an inherited pool the one question is whose implicit slot tierun
 /// may run an agent on. When tierun's parent pays one slot per child (make,

@@ -1,7 +1,7 @@
 #pragma once
 
 /// One attempt of an agent (or its judge): how it is started, and what its
-/// ending means (DESIGN.md section 4.3).
+/// ending means (docs/design.md section 4.6).
 ///
 /// Environment: TIERUN_EXPERIMENT, TIERUN_TIER, TIERUN_SUBTEST, TIERUN_RUN,
 /// TIERUN_ATTEMPT, TIERUN_RUN_DIR (created before the start), the plan's env

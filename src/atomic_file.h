@@ -1,12 +1,12 @@
 #pragma once
 
-/// Files that are never seen half-written: content goes to a temporary name
-/// in the same directory and is renamed over the final name, so a runner
-/// killed at any moment leaves the old file or the new one, never a partial
-/// one (DESIGN.md section 4.5). That holds for a killed process without any
-/// flush. Surviving a power loss or kernel crash as well needs an fsync
-/// before the rename, which costs a disk round trip per file: `tierun run
-/// --fsync` turns it on (SetSyncWrites) for users who need that.
+/// Files that are never seen half-written: content goes to a temporary name in
+/// the same directory and is renamed over the final name, so a runner killed at
+/// any moment leaves the old file or the new one, never a partial one
+/// (docs/design.md section 4.7). That holds for a killed process without any
+/// flush. Surviving a power loss or kernel crash as well needs an fsync before
+/// the rename, which costs a disk round trip per file: `tierun run --fsync`
+/// turns it on (SetSyncWrites) for users who need that.
 
 #include <sys/types.h>
 

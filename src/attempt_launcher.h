@@ -1,7 +1,7 @@
 #pragma once
 
-/// Starts attempts on a thread of its own, for the scheduler (DESIGN.md
-/// section 4.3).
+/// Starts attempts on a thread of its own, for the scheduler (docs/design.md
+/// section 4.6).
 ///
 /// vfork() suspends the thread that calls it until the child has exec'd, and
 /// an attempt needs its run directory and two log files created first: in

@@ -1,7 +1,6 @@
 #pragma once
 
-/// CTest resource allocation, the runner's side (DESIGN.md section 5;
-/// reference/ctest-resources.md sections 1.2 and 1.4).
+/// CTest resource allocation, the runner's side (docs/design.md section 7).
 ///
 /// When ctest runs a test with a resource spec, it tells the test which slots
 /// it was given:

@@ -1,6 +1,6 @@
 #pragma once
 
-/// Metrics derived from run records (DESIGN.md section 4.5). They are
+/// Metrics derived from run records (docs/design.md section 4.8). They are
 /// computed whenever reports are built and never stored as state that could
 /// go stale.
 ///

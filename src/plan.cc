@@ -391,8 +391,8 @@ size_t NormalizedSize(const Tier& tier) {
   return TierToJson(tier).dump(-1, ' ', false, json::error_handler_t::replace).size() + 1;
 }
 
-/// Builds a Plan from a parsed document, checking everything DESIGN.md
-/// section 4.2 promises; stops at the first error.
+/// Builds a Plan from a parsed document, checking everything docs/design.md
+/// section 4.2 and plan.h promise; stops at the first error.
 class PlanParser {
  public:
   explicit PlanParser(const std::string& source) : read_(source) { plan_.source = source; }

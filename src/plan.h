@@ -1,7 +1,7 @@
 #pragma once
 
-/// The experiment plan: what `tierun run` reads from tierun.toml (DESIGN.md
-/// section 4.2).
+/// The experiment plan: what `tierun run` reads from tierun.toml
+/// (docs/design.md section 4.2).
 ///
 ///     [experiment]  name, runs, timeout, results
 ///     [agent]       command (argv array), env (table)        -- defaults

@@ -1,6 +1,6 @@
 #pragma once
 
-/// The report files of an experiment directory (DESIGN.md section 4.5):
+/// The report files of an experiment directory (docs/design.md section 4.8):
 ///
 ///     results/<experiment>/report.json  report.md  junit.xml
 ///     results/<experiment>/<tier>/report.json

@@ -1,7 +1,7 @@
 #pragma once
 
 /// The experiment's results directory, results/<name>/, as the checkpoint
-/// (DESIGN.md section 4.5).
+/// (docs/design.md section 4.7).
 ///
 /// A new directory gets plan.json (the normalised plan and its hash). An
 /// existing one is resumed when its plan hash matches: runs with a

@@ -1,6 +1,6 @@
 #pragma once
 
-/// The event loop of `tierun run` (DESIGN.md section 4.4).
+/// The event loop of `tierun run` (docs/design.md section 4.5).
 ///
 /// One poll() over the signalfd, the jobserver's readiness fd and every
 /// child's pidfd, with a timeout for the next deadline (an attempt's

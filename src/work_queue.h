@@ -1,6 +1,6 @@
 #pragma once
 
-/// Which run starts next (DESIGN.md section 4.4).
+/// Which run starts next (docs/design.md section 4.4).
 ///
 /// Tiers whose dependencies are done are *runnable*; they are served
 /// round-robin, one run per turn, so every runnable tier gets its first agent

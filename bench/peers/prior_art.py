@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""The prior-art design, for bench/compare.py (DESIGN.md section 1,
-reference/prior-art-e2e-runner.md section 2.6): one global
-multiprocessing.Manager().Semaphore(N); a thread per tier; in each tier a
-ProcessPoolExecutor(max_workers=N) whose worker acquires the semaphore, runs
-the agent with subprocess.run, and releases it in `finally`. Written from the
-description, not copied; it keeps the design's costs (a manager process, a
-pool of N workers per tier) and none of its bugs that would change the count.
+"""The prior-art design, for bench/compare.py (docs/design.md section 1.2): one
+global multiprocessing.Manager().Semaphore(N); a thread per tier; in each
+tier a ProcessPoolExecutor(max_workers=N) whose worker acquires the
+semaphore, runs the agent with subprocess.run, and releases it in `finally`.
+Written from the description, not copied; it keeps the design's costs (a
+manager process, a pool of N workers per tier) and none of its bugs that
+would change the count.
 
     prior_art.py N TIERS RUNS_PER_TIER CMD [ARG...]
         "{tier}" and "{i}" in an ARG become the tier and the run's number.

@@ -26,8 +26,8 @@ using namespace std::chrono_literals;
 
 constexpr char kSource[] = "plan.toml";
 
-// The DESIGN.md section 4.2 example, with the T1 it depends on and some
-// per-tier overrides.
+// The plan of docs/design.md section 4.2 (three tiers, a dependency and
+// per-tier overrides), writing to out/.
 constexpr char kFullPlan[] = R"([experiment]
 name = "demo"
 runs = 3                       # runs per sub-test

@@ -2,8 +2,8 @@
 
 /// Proving that a concurrency limit was respected, from a log the agents wrote.
 ///
-/// Why a log and not timing: concurrency is measured, not assumed (DESIGN.md
-/// section 6). Every test agent (tierun-probe) appends `begin ID PID NS` when
+/// Why a log and not timing: concurrency is measured, not assumed (docs/design.md
+/// section 10). Every test agent (tierun-probe) appends `begin ID PID NS` when
 /// its work starts and `end ID PID NS` when it stops, each record one write()
 /// under an exclusive flock() on the shared log. The lock serialises the
 /// records, so the order of lines in the file is a valid linearisation of the
