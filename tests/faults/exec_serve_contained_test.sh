@@ -2,7 +2,8 @@
 # What `tierun exec` and `tierun serve` leave behind. Each command below
 # detaches a worker (`setsid -f`, a new session: no group kill reaches it).
 #  1. `tierun exec -- CMD` ends normally: the worker is dead when exec has
-#     exited (before, it ran on, on a slot given back).
+#     exited (before, it ran on, on a slot given back); with a cgroup and as
+#     a child subreaper.
 #  2. `tierun exec` SIGKILLed while CMD and its worker run: CMD dies with exec
 #     (PR_SET_PDEATHSIG), and the worker with the guard of exec's cgroup
 #     (before, it ran on; under `serve -j2` that made 3 at once).
@@ -40,6 +41,11 @@ HOLD=10 timeout 30 "$TIERUN" exec -j1 -- ./cmd 1 2>err.1 || fail "exec 1 failed:
 read_notifications 7 1 >/dev/null
 is_dead "$(worker_of 1)" || fail "exec: the worker of a command that ended outlived tierun exec"
 echo "ok: tierun exec: what CMD detached ended before exec exited"
+HOLD=10 TIERUN_CONTAINMENT=subreaper timeout 30 "$TIERUN" exec -j1 -- ./cmd 5 2>err.5 ||
+  fail "exec 5 failed: $(cat err.5)"
+read_notifications 7 1 >/dev/null
+is_dead "$(worker_of 5)" || fail "exec, subreaper: the worker of a command that ended outlived tierun exec"
+echo "ok: tierun exec as a child subreaper: what CMD detached ended before exec exited"
 
 # Which way holds here: a cgroup below ours, or the subreaper.
 cgroup_here() {
