@@ -48,7 +48,7 @@ inline std::vector<std::string_view> Lines(std::string_view text) {
 inline void Touch(const jobserver::Error& error) {
   volatile size_t sum = static_cast<size_t>(error.kind);
   for (char c : error.message) sum = sum + static_cast<unsigned char>(c);
-  // Every error names what went wrong (STYLE.md: short exact messages).
+  // Every error names what went wrong, in a short exact message.
   if (error.message.empty()) Fail("an error without a message");
 }
 

@@ -21,7 +21,7 @@ using ::testing::StartsWith;
 using tierun::test::ScopedEnv;
 
 // ---------------------------------------------------------------------------
-// ParseMakeflags: one row per MAKEFLAGS shape (protocol reference §1.2, §4).
+// ParseMakeflags: one row per MAKEFLAGS shape (docs/design.md section 2).
 
 struct MakeflagsCase {
   const char* name;

@@ -27,7 +27,7 @@ struct SlotsCase {
   std::optional<int> slots;  ///< Expected cap; nullopt = none.
 };
 
-// The shapes ctest 3.25 really produces (reference/ctest-resources.md 1.4).
+// The shapes ctest 3.25 really produces (docs/design.md section 7).
 const SlotsCase kSlotsCases[] = {
     {"NoAllocation", {}, std::nullopt},
     {"CountZeroMeansNoGroupsAsked", {{"CTEST_RESOURCE_GROUP_COUNT", "0"}}, std::nullopt},

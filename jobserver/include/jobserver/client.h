@@ -8,7 +8,7 @@
 ///     open, above 2, and pipes, FIFOs or sockets; the FIFO must exist and be
 ///     one -- and opens a *private* open file description for reading, so
 ///     setting O_NONBLOCK never changes the mode another process sees (make
-///     <= 4.2 dies on EAGAIN; see the protocol reference, section 1.8). On
+///     <= 4.2 dies on EAGAIN; see docs/design.md section 2). On
 ///     Linux a pipe is reopened through /proc/self/fd/N; a FIFO is opened by
 ///     path. The client's own fds never land on 0-2, even in a process that
 ///     runs with them closed: a pool on stderr takes every line as tokens.
