@@ -485,10 +485,10 @@ void Scheduler::ReapExited() {
 bool Scheduler::Contained(Child& child) {
   Containment* containment = options_.containment;
   if (containment == nullptr) return true;
-  // The group first, as without a containment: it is one kill(2).
-  child.process.KillRemainingGroup();
   if (!containment->DrainBox(child.box)) return false;  // poll() says when it is empty.
   if (containment->kind() == ContainmentKind::kSubreaper) {
+    // The group first: its members end now rather than as orphans.
+    child.process.KillRemainingGroup();
     // An orphan whose environment names a run still running stays with that
     // run; every other one ends now, before this slot goes back.
     containment->EndOrphans([this](pid_t pid) {

@@ -277,7 +277,10 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
   const bool shares_memory = in_cgroup ? kClone3SharesMemory : kVforkSharesMemory;
   UniqueFd errno_read;
   UniqueFd errno_write;
-  if (!shares_memory || in_cgroup) {  // In a cgroup, clone3 may fall back to vfork.
+  // In a cgroup, clone3 may fall back to vfork; a vfork that does not share
+  // our memory (ThreadSanitizer) comes with a clone3 that does not either.
+  static_assert(kVforkSharesMemory || !kClone3SharesMemory);
+  if (!shares_memory) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) == -1) return jobserver::SystemError("pipe2");
     errno_read.reset(fds[0]);
