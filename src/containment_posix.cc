@@ -208,10 +208,13 @@ void Containment::EndOrphans(const std::function<bool(pid_t)>& keep) {
   // forking process stops forking once it is found.
   for (int round = 0; round < 10000; ++round) {
     std::vector<pid_t> ended;
-    for (pid_t pid : OwnChildren()) {
-      if (Subprocess::IsStartedHere(pid) || keep(pid)) continue;
-      kill(pid, SIGKILL);
-      ended.push_back(pid);
+    {
+      const ChildRegistryLock sorting;
+      for (pid_t pid : OwnChildren()) {
+        if (Subprocess::IsStartedHere(pid) || keep(pid)) continue;
+        kill(pid, SIGKILL);
+        ended.push_back(pid);
+      }
     }
     if (ended.empty()) return;
     for (pid_t pid : ended) RetryOnEintr([&] { return waitpid(pid, nullptr, 0); });

@@ -237,23 +237,25 @@ pid_t StartInCgroup(const ChildContext& context, int& pidfd) {
 }
 
 /// The children Spawn() started and nobody reaped yet.
-std::mutex started_mutex;
+std::recursive_mutex started_mutex;
 std::unordered_set<pid_t> started_pids;
 
 }  // namespace
 
+ChildRegistryLock::ChildRegistryLock() : lock_(started_mutex) {}
+
 void NoteChildStarted(pid_t pid) {
-  std::lock_guard<std::mutex> lock(started_mutex);
+  std::lock_guard<std::recursive_mutex> lock(started_mutex);
   started_pids.insert(pid);
 }
 
 void NoteChildReaped(pid_t pid) {
-  std::lock_guard<std::mutex> lock(started_mutex);
+  std::lock_guard<std::recursive_mutex> lock(started_mutex);
   started_pids.erase(pid);
 }
 
 bool Subprocess::IsStartedHere(pid_t pid) {
-  std::lock_guard<std::mutex> lock(started_mutex);
+  std::lock_guard<std::recursive_mutex> lock(started_mutex);
   return started_pids.count(pid) != 0;
 }
 
@@ -289,6 +291,9 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
   const std::vector<int> keep_fds = FdsToKeep(options, errno_write.get());
   ChildContext context{&options, &image, &keep_fds, &exec_errno, errno_write.get(), getpid(), -1};
   int clone_pidfd = -1;
+  // Until the child is registered, a subreaper's orphan scan on another
+  // thread must not look (it would take our child for an orphan).
+  const ChildRegistryLock registering;
   pid_t pid = in_cgroup ? StartInCgroup(context, clone_pidfd) : -1;
   UniqueFd procs;
   if (!in_cgroup || (pid == -1 && errno == ENOSYS)) {
@@ -344,7 +349,12 @@ std::optional<ExitStatus> Subprocess::TryWait() {
   if (reaped_) return std::nullopt;
   int status = 0;
   const pid_t done = RetryOnEintr([&] { return waitpid(pid_, &status, WNOHANG); });
-  if (done != pid_) return std::nullopt;
+  if (done == -1 && errno == ECHILD) {
+    // Reaped by someone else: it has ended, how is lost. Never spin on it.
+    status = SIGKILL;
+  } else if (done != pid_) {
+    return std::nullopt;
+  }
   reaped_ = true;
   NoteChildReaped(pid_);
   return ExitStatus::FromWaitStatus(status);

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -29,6 +30,17 @@ void CloseRange(unsigned first, unsigned last);
 /// from orphans reparented to it (containment_posix.h). Thread-safe.
 void NoteChildStarted(pid_t pid);
 void NoteChildReaped(pid_t pid);
+/// Held from a fork until its child is registered, and while a subreaper
+/// sorts its children into its own and orphans, so that the sorting never
+/// sees a child of ours not registered yet (a launcher thread forks while
+/// the event loop sorts).
+class ChildRegistryLock {
+ public:
+  ChildRegistryLock();
+
+ private:
+  std::unique_lock<std::recursive_mutex> lock_;
+};
 
 struct SpawnOptions {
   std::vector<std::string> argv = {};
