@@ -106,7 +106,7 @@ snapshot() {
 snapshot >snapshot.before
 
 # What this machine allows: a cgroup, or the child subreaper.
-(cd run && env -u TIERUN_CONTAINMENT timeout 60 "${runner[@]}" ../pids/0 \
+(cd run && env -u TIERUN_CONTAINMENT timeout -k 10 60 "${runner[@]}" ../pids/0 \
   "$TIERUN" run containment.toml -j1 --progress none >../containment.out 2>&1) ||
   fail "tierun run of a plan of one run failed: $(cat containment.out)"
 if grep -q '"containment":"cgroup v2' run/results/soak-containment/events.jsonl; then
@@ -154,10 +154,12 @@ reports() {
 
 # run_session [DELAY_MS]: one `tierun run -j4`, SIGKILLed after DELAY_MS
 # when given (--foreground: timeout SIGKILLs tierun alone and waits for its
-# death), else given 300 s. Returns 0 when it finished, 1 when it was killed.
+# death), else given 240 s (then SIGTERM, and SIGKILL 10 s later: a runner
+# that spins must not hold the soak). Returns 0 when it finished, 1 when it
+# was killed.
 session=0
 run_session() {
-  local status=0 limit=(300)
+  local status=0 limit=(-k 10 240)
   ((++session))
   export SOAK_SESSION=$session
   [[ -z ${1:-} ]] || limit=(--foreground -s KILL "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))")
@@ -165,7 +167,7 @@ run_session() {
     "$TIERUN" run plan.toml -j4 --progress none >"../out.$session" 2>"../err.$session") || status=$?
   case $status in
     0) return 0 ;;
-    124 | 137) [[ -n ${1:-} ]] || fail "session $session hung for 300 s: $(tail -5 "err.$session")" ;;
+    124 | 137) [[ -n ${1:-} ]] || fail "session $session hung for 240 s: $(tail -5 "err.$session")" ;;
     *) fail "session $session: tierun run exited $status: $(tail -5 "err.$session")" ;;
   esac
   end_killed_agents
