@@ -16,7 +16,7 @@ endif
 # (`make -j4 check` would otherwise hand its pool to every test).
 CLEAN_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CARGO_MAKEFLAGS
 
-.PHONY: all deps build check check-sanitize check-tsan format format-check demo bench fuzz clean
+.PHONY: all deps build check soak check-sanitize check-tsan format format-check demo bench fuzz clean
 
 all: build
 
@@ -31,6 +31,18 @@ build: deps
 
 check: format-check build
 	cd $(BUILD_DIR) && $(CLEAN_ENV) ctest --output-on-failure -j $(JOBS)
+
+# The soak at full size (tests/faults/soak_test.sh; `check` runs a short one,
+# faults.soak): SOAK_RUNS runs of hostile agents under -j4, the runner
+# SIGKILLed at SOAK_KILLS random moments and resumed; prints the figures.
+SOAK_RUNS ?= 200
+SOAK_KILLS ?= 10
+soak: build
+	$(CLEAN_ENV) SOAK_RUNS=$(SOAK_RUNS) SOAK_KILLS=$(SOAK_KILLS) \
+	  TIERUN=$(abspath $(BUILD_DIR))/src/tierun \
+	  PROBE=$(abspath $(BUILD_DIR))/tests/tools/tierun-probe \
+	  VERIFY=$(abspath $(BUILD_DIR))/tests/tools/tierun-verify-log \
+	  bash tests/faults/soak_test.sh
 
 check-sanitize: deps
 	$(CLEAN_ENV) cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DTIERUN_SANITIZE=ON \
