@@ -60,5 +60,5 @@ cmp expected "$dir/stderr/run_01/stderr.log" || fail "stderr.log is not the agen
 
 rss_kib=$(tail -1 rss)
 [[ $rss_kib =~ ^[0-9]+$ ]] || fail "no peak RSS from /usr/bin/time: $(cat rss)"
-((rss_kib < 64 * 1024)) || fail "tierun run peaked at $rss_kib KiB, expected under 65536"
+bound_rss "tierun run" "$rss_kib" $((64 * 1024))
 echo "ok: 100 MiB each on stdout and stderr kept whole; tierun run peaked at $rss_kib KiB; audit clean"

@@ -70,7 +70,7 @@ expect J/judged "('error', False)"
 
 rss_kib=$(tail -1 rss)
 [[ $rss_kib =~ ^[0-9]+$ ]] || fail "no peak RSS from /usr/bin/time: $(cat rss)"
-((rss_kib < 64 * 1024)) || fail "tierun run peaked at $rss_kib KiB, expected under 65536"
+bound_rss "tierun run" "$rss_kib" $((64 * 1024))
 
 # A run report read back by `tierun report` (or a resume) is bounded too.
 truncate -s 3G "$dir/A/fine/run_01/report.json"

@@ -72,5 +72,5 @@ grep -qxF 'tier T0 1000000 -' list || fail "no tier line: $(head -3 list)"
 [[ $(tail -1 list) == "run T0/9999/100" ]] || fail "last line: $(tail -1 list)"
 rss_kib=$(tail -1 rss)
 [[ $rss_kib =~ ^[0-9]+$ ]] || fail "no peak RSS from /usr/bin/time: $(cat rss)"
-((rss_kib < 16 * 1024)) || fail "tierun list peaked at $rss_kib KiB, expected under 16384"
+bound_rss "tierun list" "$rss_kib" $((16 * 1024))
 echo "ok: 10^12 runs and a 3 GB plan file are plan errors with nothing written; a 3 GB plan.json refused at resume and by tierun report; tierun list of 1,000,000 runs peaked at $rss_kib KiB"

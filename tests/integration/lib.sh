@@ -183,3 +183,14 @@ cmake_3_18() {
 is_dead() {
   [[ ! -e /proc/$1/stat ]] || [[ $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) == Z ]]
 }
+
+# bound_rss WHAT KIB BOUND: the peak RSS is under BOUND KiB, except in the
+# sanitizer builds (TIERUN_TEST_SANITIZED=1), where shadow memory makes a
+# peak RSS meaningless: there it is only printed.
+bound_rss() {
+  if ((${TIERUN_TEST_SANITIZED:-0})); then
+    echo "note: $1 peaked at $2 KiB (a sanitizer build: not bounded)"
+  else
+    (($2 < $3)) || fail "$1 peaked at $2 KiB, expected under $3"
+  fi
+}
